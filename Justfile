@@ -1,0 +1,40 @@
+# cipherscale recipes. `just` alone lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Specs that `reproduce` runs at full size (quick.yaml is the CI-sized one).
+full_specs := "experiments/paper.yaml"
+
+# List the recipes
+default:
+    @just --list
+
+# Run every experiment at full size into results/<name>/
+reproduce:
+    cargo build --release
+    for spec in {{full_specs}}; do cargo run --release --quiet -- run "$spec"; done
+
+# Run every experiment with its quick profile (minutes, CI size)
+reproduce-quick:
+    cargo build --release
+    for spec in experiments/*.yaml; do cargo run --release --quiet -- run "$spec" --quick; done
+
+# Run the test suite (dependencies are optimised even here: see [profile.dev] in Cargo.toml)
+test:
+    cargo test --all-targets
+
+# Run the criterion benchmarks
+bench:
+    cargo bench
+
+# Formatting and lints, warnings as errors
+lint:
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+
+# Everything CI checks: lint, then tests
+ci: lint test
+
+# Dataset statistics for the MovieLens copy in use
+data *ARGS:
+    cargo run --release --quiet -- data {{ARGS}}

@@ -1,0 +1,23 @@
+//! cipherscale: what does it cost to serve FHE inference, and how should it scale?
+//!
+//! # Layout
+//!
+//! One folder per domain; data flows top to bottom.
+//!
+//! - [`spec`]: YAML experiment specs (`experiments/*.yaml`), parsed strictly and validated.
+//! - [`data`]: MovieLens ratings, the movie pool, leave-one-out examples, the per-user split.
+//! - [`model`]: logistic regression, its b-bit quantization, the popularity baseline, hit@k.
+//! - [`stats`]: summaries over seeds.
+//! - [`report`]: CSV results written row by row, text tables, the git revision.
+//! - [`runner`]: runs a spec's stages (`model` so far) into `results/<name>/`.
+//! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
+//!
+//! Not built yet (see the README): `fhe`, `serve`, `deploy`, `load`, `sim`, `rl` and the figures.
+
+pub mod cli;
+pub mod data;
+pub mod model;
+pub mod report;
+pub mod runner;
+pub mod spec;
+pub mod stats;

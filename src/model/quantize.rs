@@ -1,0 +1,141 @@
+//! Signed b-bit quantization of the weights and bias with one shared scale, so that the integer
+//! scores are the float scores divided by that scale, up to rounding.
+
+use super::{top_k_by_score, FloatModel, Recommender};
+use crate::data::Example;
+
+/// Integer weights in `[-2^(b-1), 2^(b-1) - 1]`, `weights[class][feature]`, and integer biases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedModel {
+    pub bits: u32,
+    /// Float value of one integer step.
+    pub scale: f64,
+    pub weights: Vec<Vec<i32>>,
+    pub bias: Vec<i32>,
+}
+
+/// The signed range of a `bits`-wide integer.
+pub fn signed_range(bits: u32) -> (i32, i32) {
+    (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+}
+
+impl QuantizedModel {
+    /// Rounds every weight and bias to `bits` bits; the scale fills the range on whichever side
+    /// (positive or negative) needs it most.
+    pub fn quantize(model: &FloatModel, bits: u32) -> Self {
+        assert!((2..=16).contains(&bits), "bit width {bits} outside 2..=16");
+        let (low, high) = signed_range(bits);
+        let values = model.weights.iter().flatten().chain(&model.bias);
+        let (most_negative, most_positive) =
+            values.fold((0.0f64, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let scale = (most_positive / f64::from(high)).max(most_negative / f64::from(low));
+        let scale = if scale > 0.0 { scale } else { 1.0 };
+        let to_int = |v: &f64| ((v / scale).round() as i32).clamp(low, high);
+        Self {
+            bits,
+            scale,
+            weights: model
+                .weights
+                .iter()
+                .map(|row| row.iter().map(to_int).collect())
+                .collect(),
+            bias: model.bias.iter().map(to_int).collect(),
+        }
+    }
+
+    /// Integer scores for a liked set: the sum of the liked weight columns plus the bias.
+    pub fn scores(&self, liked: &[usize]) -> Vec<i64> {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(row, &bias)| {
+                i64::from(bias) + liked.iter().map(|&j| i64::from(row[j])).sum::<i64>()
+            })
+            .collect()
+    }
+
+    /// Signed bits needed to hold any score this model can produce for a 0/1 input.
+    pub fn accumulator_bits(&self) -> u32 {
+        let widest = self
+            .weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(row, &bias)| {
+                let positive: i64 = row.iter().map(|&w| i64::from(w.max(0))).sum();
+                let negative: i64 = row.iter().map(|&w| i64::from(w.min(0))).sum();
+                (positive + i64::from(bias)).max(-(negative + i64::from(bias)) - 1)
+            })
+            .max()
+            .unwrap_or(0)
+            .max(0);
+        65 - widest.leading_zeros()
+    }
+}
+
+impl Recommender for QuantizedModel {
+    fn top_k(&self, example: &Example, k: usize) -> Vec<usize> {
+        top_k_by_score(&self.scores(&example.liked), k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> FloatModel {
+        FloatModel {
+            weights: vec![vec![0.5, -1.0], vec![0.25, 0.75]],
+            bias: vec![-0.1, 0.2],
+        }
+    }
+
+    #[test]
+    fn uses_the_full_signed_range() {
+        for bits in 2..=8 {
+            let q = QuantizedModel::quantize(&model(), bits);
+            let (low, high) = signed_range(bits);
+            let all: Vec<i32> = q.weights.iter().flatten().chain(&q.bias).copied().collect();
+            assert!(
+                all.iter().all(|v| (low..=high).contains(v)),
+                "{bits} bits: {all:?}"
+            );
+            assert!(
+                all.contains(&low) || all.contains(&high),
+                "{bits} bits: {all:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_bits_scale_comes_from_the_side_that_needs_it() {
+        let q = QuantizedModel::quantize(&model(), 2);
+        // 0.75 / 1 needs a larger step than -1.0 / -2, so the step is 0.75.
+        assert_eq!(q.scale, 0.75);
+        assert_eq!(q.weights, vec![vec![1, -1], vec![0, 1]]);
+        assert_eq!(q.bias, vec![0, 0]);
+    }
+
+    #[test]
+    fn integer_scores_track_float_scores() {
+        let q = QuantizedModel::quantize(&model(), 8);
+        let float = model().scores(&[0, 1]);
+        let ints = q.scores(&[0, 1]);
+        for (f, i) in float.iter().zip(&ints) {
+            assert!(
+                (f - *i as f64 * q.scale).abs() <= 3.0 * q.scale / 2.0,
+                "{f} vs {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn accumulator_bits_cover_the_extreme_scores() {
+        let q = QuantizedModel::quantize(&model(), 8);
+        let bits = q.accumulator_bits();
+        let limit = 1i64 << (bits - 1);
+        for liked in [vec![], vec![0], vec![1], vec![0, 1]] {
+            assert!(q.scores(&liked).iter().all(|s| (-limit..limit).contains(s)));
+        }
+        assert!(bits <= 8 + 2, "{bits}");
+    }
+}

@@ -1,0 +1,102 @@
+//! The experiment runner: loads a spec and runs its stages in order, writing results as it goes.
+
+mod model_stage;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::data::{self, DataLocator, MovieLens, Pool, UserLikes};
+use crate::spec::{self, Spec};
+
+/// A stage of an experiment, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Stage {
+    /// Train the plaintext model per split seed, quantize it at every bit width, evaluate.
+    Model,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 1] = [Stage::Model];
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Model => "model",
+        })
+    }
+}
+
+/// What `cipherscale run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub spec: PathBuf,
+    pub quick: bool,
+    /// Stages to run; empty means all.
+    pub only: Vec<Stage>,
+    /// Results folder; defaults to `results/<spec name>/`.
+    pub out: Option<PathBuf>,
+    pub data: DataLocator,
+}
+
+/// Everything a stage needs: the spec, where to write, and the loaded task.
+pub struct Experiment {
+    pub spec: Spec,
+    pub out: PathBuf,
+    pub git_rev: String,
+    pub quick: bool,
+    pub pool: Pool,
+    pub users: Vec<UserLikes>,
+}
+
+/// Runs the selected stages of one spec.
+pub fn run(options: &RunOptions) -> anyhow::Result<()> {
+    let spec = spec::load(&options.spec, options.quick)?;
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(&spec.name));
+    let experiment = Experiment::prepare(spec, out, options)?;
+    let mut stages = if options.only.is_empty() {
+        Stage::ALL.to_vec()
+    } else {
+        options.only.clone()
+    };
+    stages.sort();
+    stages.dedup();
+    for stage in stages {
+        tracing::info!("stage {stage}: {}", experiment.spec.name);
+        match stage {
+            Stage::Model => model_stage::run(&experiment),
+        }
+        .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
+    }
+    Ok(())
+}
+
+impl Experiment {
+    fn prepare(spec: Spec, out: PathBuf, options: &RunOptions) -> anyhow::Result<Self> {
+        let dir = options.data.resolve()?;
+        let movielens = MovieLens::load(&dir, spec.data.dataset)?;
+        let pool = Pool::most_rated(&movielens, spec.data.movies)?;
+        let users = data::examples::liked_sets(&movielens, &pool, &spec.data);
+        tracing::info!(
+            "{}: {} ratings; pool of {} movies; {} users with >= {} liked",
+            dir.display(),
+            movielens.ratings.len(),
+            pool.len(),
+            users.len(),
+            spec.data.min_liked
+        );
+        Ok(Self {
+            spec,
+            out,
+            git_rev: crate::report::git_revision(),
+            quick: options.quick,
+            pool,
+            users,
+        })
+    }
+}

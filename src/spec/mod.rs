@@ -1,0 +1,106 @@
+//! Experiment specs: the YAML files under `experiments/` that drive the runner.
+//!
+//! A spec is parsed with `deny_unknown_fields` and validated before anything runs, so a typo or an
+//! out-of-range value stops the run with a message that names the file and the field.
+//! An optional `quick:` mapping is deep-merged over the spec when the runner is given `--quick`.
+
+mod error;
+mod load;
+mod validate;
+
+pub use error::SpecError;
+pub use load::{load, load_str};
+
+use serde::{Deserialize, Serialize};
+
+/// One experiment, as written in `experiments/*.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Names the results folder (`results/<name>/`): lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// The primary seed: the data split used by single-seed stages.
+    pub seed: u64,
+    #[serde(default)]
+    pub data: DataSpec,
+    #[serde(default)]
+    pub model: ModelSpec,
+    /// Overrides that `--quick` deep-merges over this spec, kept as written.
+    #[serde(default, skip_serializing)]
+    pub quick: Option<yaml_serde::Value>,
+}
+
+/// Which ratings to load and how to turn them into recommendation examples.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSpec {
+    pub dataset: DatasetKind,
+    /// Pool size: the N most-rated movies.
+    pub movies: usize,
+    /// A rating at or above this counts as "liked".
+    pub liked_threshold: f32,
+    /// Users with fewer liked movies in the pool make no examples.
+    pub min_liked: usize,
+    /// Fraction of eligible users held out for evaluation.
+    pub test_fraction: f64,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::MlLatestSmall,
+            movies: 50,
+            liked_threshold: 4.0,
+            min_liked: 2,
+            test_fraction: 0.2,
+        }
+    }
+}
+
+/// The dataset a data directory must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// GroupLens `ml-latest-small`: its published row counts are checked.
+    MlLatestSmall,
+    /// Any directory in the MovieLens CSV format (no count check), e.g. a test fixture.
+    MovielensCsv,
+}
+
+/// The plaintext model and its quantized variants.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// Candidate L2 penalties (`0.5 * l2 * |W|^2` added to the summed log-loss; sklearn's C = 1/l2).
+    /// With more than one, the best on a validation split of the training users is used.
+    pub l2: Vec<f64>,
+    /// Fraction of the training users held out to choose `l2`.
+    pub validation_fraction: f64,
+    /// Iteration cap for the L-BFGS optimiser.
+    pub max_iterations: u64,
+    /// Signed integer widths to quantize weights and bias to.
+    pub bit_widths: Vec<u32>,
+    /// Split seeds the model stage trains and evaluates over.
+    pub seeds: Vec<u64>,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::LogisticRegression,
+            l2: vec![1.0, 3.0, 10.0, 30.0],
+            validation_fraction: 0.2,
+            max_iterations: 300,
+            bit_widths: (2..=8).collect(),
+            seeds: vec![7, 8, 9],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Multinomial (softmax) logistic regression.
+    LogisticRegression,
+}

@@ -1,0 +1,140 @@
+//! Range and cross-field rules, checked before anything runs.
+
+use std::fmt::Display;
+use std::path::Path;
+
+use super::{Spec, SpecError};
+
+/// Widths the quantizer and the FHE circuits support.
+pub const BIT_WIDTHS: std::ops::RangeInclusive<u32> = 2..=8;
+/// Pool sizes the packed circuits can hold in one polynomial.
+pub const MOVIES: std::ops::RangeInclusive<usize> = 2..=512;
+
+/// A rule a spec broke: which field, what is wrong, what to change.
+#[derive(Debug)]
+pub struct Invalid {
+    field: String,
+    problem: String,
+    hint: String,
+}
+
+impl Invalid {
+    fn new(field: &str, problem: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Attaches the file; `prefix` locates the field (e.g. `quick.`).
+    pub fn into_error(self, file: &Path, prefix: &str) -> SpecError {
+        SpecError::Invalid {
+            file: file.to_owned(),
+            field: format!("{prefix}{}", self.field),
+            problem: self.problem,
+            hint: self.hint,
+        }
+    }
+}
+
+/// Checks every rule; the first one broken is returned.
+pub fn validate(spec: &Spec) -> Result<(), Invalid> {
+    validate_name(&spec.name)?;
+    let data = &spec.data;
+    in_range("data.movies", data.movies, MOVIES)?;
+    in_range("data.liked_threshold", data.liked_threshold, 0.5..=5.0)?;
+    in_range("data.min_liked", data.min_liked, 2..=data.movies)?;
+    in_range_exclusive("data.test_fraction", data.test_fraction, 0.0, 1.0)?;
+    let model = &spec.model;
+    validate_list("model.l2", &model.l2)?;
+    if let Some((i, l2)) = model
+        .l2
+        .iter()
+        .enumerate()
+        .find(|(_, l2)| !(l2.is_finite() && **l2 > 0.0))
+    {
+        return Err(Invalid::new(
+            &format!("model.l2[{i}]"),
+            format!("{l2} is not a positive number"),
+            "use positive penalties such as [1, 3, 10, 30] (sklearn's C is 1/l2)",
+        ));
+    }
+    in_range_exclusive(
+        "model.validation_fraction",
+        model.validation_fraction,
+        0.0,
+        1.0,
+    )?;
+    in_range("model.max_iterations", model.max_iterations, 1..=100_000)?;
+    validate_list("model.bit_widths", &model.bit_widths)?;
+    for (i, bits) in model.bit_widths.iter().enumerate() {
+        in_range(&format!("model.bit_widths[{i}]"), *bits, BIT_WIDTHS)?;
+    }
+    validate_list("model.seeds", &model.seeds)
+}
+
+fn validate_name(name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        "name",
+        format!("{name:?} cannot name a results folder"),
+        "use 1 to 64 lowercase letters, digits, `-` or `_`, e.g. `paper`",
+    ))
+}
+
+fn in_range<T: PartialOrd + Display>(
+    field: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), Invalid> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        field,
+        format!("{value} is out of range"),
+        format!("use a value from {} to {}", range.start(), range.end()),
+    ))
+}
+
+fn in_range_exclusive(field: &str, value: f64, low: f64, high: f64) -> Result<(), Invalid> {
+    if value > low && value < high {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        field,
+        format!("{value} is out of range"),
+        format!("use a value strictly between {low} and {high}, e.g. 0.2"),
+    ))
+}
+
+/// A sweep list must be non-empty and free of repeats.
+fn validate_list<T: PartialEq + Display>(field: &str, values: &[T]) -> Result<(), Invalid> {
+    if values.is_empty() {
+        return Err(Invalid::new(
+            field,
+            "the list is empty",
+            "give at least one value",
+        ));
+    }
+    let repeated = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].contains(v));
+    match repeated.map(|(_, v)| v) {
+        Some(repeated) => Err(Invalid::new(
+            field,
+            format!("{repeated} appears more than once"),
+            "list each value once",
+        )),
+        None => Ok(()),
+    }
+}
