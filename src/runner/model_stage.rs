@@ -156,6 +156,7 @@ fn summary_table(rows: &[ModelRow]) -> Table {
             bits.map_or("-".into(), |b| b.to_string()),
             hit_1.n.to_string(),
             format!("{:.4}", hit_1.mean),
+            format!("±{:.4}", hit_1.ci95()),
             format!("{:.4}", hit_1.sd),
             format!("{:.4}", hit_1.min),
             format!("{:.4}", hit_1.max),

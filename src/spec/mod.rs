@@ -104,3 +104,6 @@ pub enum ModelKind {
     /// Multinomial (softmax) logistic regression.
     LogisticRegression,
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,24 @@ impl Summary {
             max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         }
     }
+
+    /// Half-width of the 95% confidence interval of the mean (Student's t; 0 for n < 2).
+    pub fn ci95(&self) -> f64 {
+        if self.n < 2 {
+            return 0.0;
+        }
+        t_975(self.n - 1) * self.sd / (self.n as f64).sqrt()
+    }
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom.
+fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    TABLE.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
 }
 
 #[cfg(test)]
@@ -40,5 +58,9 @@ mod tests {
         let s = Summary::of([1.0, 2.0, 3.0]);
         assert_eq!((s.n, s.mean, s.sd, s.min, s.max), (3, 2.0, 1.0, 1.0, 3.0));
         assert_eq!(Summary::of([5.0]).sd, 0.0);
+        assert_eq!(Summary::of([5.0]).ci95(), 0.0);
+        // t(0.975, 2) = 4.303; sd 1, n 3.
+        assert!((s.ci95() - 4.303 / 3f64.sqrt()).abs() < 1e-9);
+        assert!((Summary::of((0..100).map(f64::from)).ci95() - 1.96 * 29.011 / 10.0).abs() < 1e-2);
     }
 }

@@ -1,0 +1,155 @@
+use std::path::Path;
+
+use super::*;
+
+const VALID: &str = "name: demo\nseed: 7\ndata:\n  movies: 20\nmodel:\n  bit_widths: [2, 8]\n";
+
+fn parse(text: &str) -> Result<Spec, SpecError> {
+    load_str(text, Path::new("demo.yaml"), false)
+}
+
+fn message(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn a_minimal_spec_takes_the_defaults() {
+    let spec = parse(VALID).unwrap();
+    assert_eq!(spec.data.movies, 20);
+    assert_eq!(spec.data.liked_threshold, 4.0);
+    assert_eq!(spec.model.bit_widths, vec![2, 8]);
+    assert_eq!(spec.model.seeds, ModelSpec::default().seeds);
+}
+
+#[test]
+fn unknown_field_names_file_line_field_and_the_allowed_ones() {
+    let msg = message("name: demo\nseed: 7\ndata:\n  movis: 50\n");
+    assert!(
+        msg.starts_with("demo.yaml:4:3: data: unknown field `movis`"),
+        "{msg}"
+    );
+    assert!(msg.contains("`movies`"), "{msg}");
+    assert!(
+        msg.contains("hint: remove the field or fix its spelling"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_field_and_the_expected_type() {
+    let msg = message("name: demo\nseed: 7\ndata:\n  movies: fifty\n");
+    assert!(
+        msg.starts_with("demo.yaml:4:11: data.movies: invalid type"),
+        "{msg}"
+    );
+    assert!(msg.contains("expected usize"), "{msg}");
+    assert!(msg.contains("hint: change the value to the type"), "{msg}");
+}
+
+#[test]
+fn out_of_range_names_the_field_and_the_range() {
+    let err = parse("name: demo\nseed: 7\nmodel:\n  bit_widths: [2, 9]\n").unwrap_err();
+    assert_eq!(err.field(), Some("model.bit_widths[1]"));
+    assert_eq!(
+        err.to_string(),
+        "demo.yaml: field `model.bit_widths[1]`: 9 is out of range\n  hint: use a value from 2 to 8"
+    );
+}
+
+#[test]
+fn each_rule_names_its_field() {
+    let cases = [
+        ("name: Demo Run\nseed: 1\n", "name"),
+        ("name: d\nseed: 1\ndata: { movies: 1 }\n", "data.movies"),
+        (
+            "name: d\nseed: 1\ndata: { liked_threshold: 6 }\n",
+            "data.liked_threshold",
+        ),
+        (
+            "name: d\nseed: 1\ndata: { min_liked: 1 }\n",
+            "data.min_liked",
+        ),
+        (
+            "name: d\nseed: 1\ndata: { movies: 5, min_liked: 6 }\n",
+            "data.min_liked",
+        ),
+        (
+            "name: d\nseed: 1\ndata: { test_fraction: 1.0 }\n",
+            "data.test_fraction",
+        ),
+        ("name: d\nseed: 1\nmodel: { l2: [] }\n", "model.l2"),
+        ("name: d\nseed: 1\nmodel: { l2: [1, -3] }\n", "model.l2[1]"),
+        (
+            "name: d\nseed: 1\nmodel: { validation_fraction: 0 }\n",
+            "model.validation_fraction",
+        ),
+        (
+            "name: d\nseed: 1\nmodel: { max_iterations: 0 }\n",
+            "model.max_iterations",
+        ),
+        (
+            "name: d\nseed: 1\nmodel: { bit_widths: [4, 4] }\n",
+            "model.bit_widths",
+        ),
+        ("name: d\nseed: 1\nmodel: { seeds: [] }\n", "model.seeds"),
+    ];
+    for (text, field) in cases {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.field(), Some(field), "{text}: {err}");
+    }
+}
+
+#[test]
+fn missing_required_field_and_bad_syntax_are_parse_errors() {
+    assert!(message("seed: 7\n").contains("missing field `name`"));
+    let msg = message("name: demo\nseed: 7\n- item\n");
+    assert!(msg.starts_with("demo.yaml:3:"), "{msg}");
+    assert!(msg.contains("hint: check the YAML syntax"), "{msg}");
+}
+
+#[test]
+fn quick_profile_merges_deeply_and_only_with_quick() {
+    let text = format!("{VALID}quick:\n  model:\n    seeds: [1]\n");
+    let full = load_str(&text, Path::new("q.yaml"), false).unwrap();
+    let quick = load_str(&text, Path::new("q.yaml"), true).unwrap();
+    assert_eq!(full.model.seeds, ModelSpec::default().seeds);
+    assert_eq!(quick.model.seeds, vec![1]);
+    // Fields the profile does not mention keep the spec's values.
+    assert_eq!(quick.model.bit_widths, vec![2, 8]);
+    assert_eq!(quick.data.movies, 20);
+}
+
+#[test]
+fn errors_in_the_quick_profile_are_caught_without_quick() {
+    let typo = format!("{VALID}quick:\n  model:\n    seedz: [1]\n");
+    let msg = message(&typo);
+    assert!(
+        msg.contains("in the `quick` profile: unknown field `seedz`"),
+        "{msg}"
+    );
+    let range = format!("{VALID}quick:\n  data:\n    movies: 1\n");
+    assert_eq!(
+        parse(&range).unwrap_err().field(),
+        Some("quick.data.movies")
+    );
+}
+
+#[test]
+fn shipped_specs_are_valid_in_both_profiles() {
+    for file in ["experiments/paper.yaml", "experiments/quick.yaml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        for quick in [false, true] {
+            load(&path, quick).unwrap_or_else(|err| panic!("{err}"));
+        }
+    }
+}
+
+#[test]
+fn unreadable_file_names_the_path() {
+    let err = load(Path::new("no/such/spec.yaml"), false).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot read spec no/such/spec.yaml"),
+        "{err}"
+    );
+}

@@ -1,0 +1,194 @@
+//! The `cipherscale` binary end to end: spec errors, data errors, and the model stage.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{real_data, repo, write_fixture};
+
+fn cipherscale(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cipherscale"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MOVIELENS_DIR")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn validate_gives_three_distinct_clear_errors_and_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = [
+        (
+            "unknown.yaml",
+            "name: x\nseed: 1\nmodel:\n  bitwidths: [4]\n",
+            "unknown.yaml:4:3: model: unknown field `bitwidths`",
+        ),
+        (
+            "type.yaml",
+            "name: x\nseed: 1\ndata:\n  test_fraction: lots\n",
+            "type.yaml:4:18: data.test_fraction: invalid type: string \"lots\", expected f64",
+        ),
+        (
+            "range.yaml",
+            "name: x\nseed: 1\ndata:\n  movies: 100000\n",
+            "range.yaml: field `data.movies`: 100000 is out of range",
+        ),
+    ];
+    let mut messages = Vec::new();
+    for (file, text, expected) in specs {
+        std::fs::write(tmp.path().join(file), text).unwrap();
+        let output = cipherscale(&["validate", file], tmp.path());
+        assert_eq!(output.status.code(), Some(1), "{file}");
+        let err = stderr(&output);
+        assert!(
+            err.starts_with(&format!("error: {expected}")),
+            "{file}: {err}"
+        );
+        assert!(err.contains("hint: "), "{file}: {err}");
+        messages.push(err);
+    }
+    messages.dedup();
+    assert_eq!(messages.len(), 3);
+}
+
+#[test]
+fn validate_accepts_the_shipped_specs() {
+    let output = cipherscale(
+        &[
+            "validate",
+            "experiments/paper.yaml",
+            "experiments/quick.yaml",
+        ],
+        &repo(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("experiments/paper.yaml: ok (experiment `paper`)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_missing_data_directory_lists_the_paths_tried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cipherscale"))
+        .args(["data", "--no-download"])
+        .current_dir(tmp.path())
+        .env("MOVIELENS_DIR", tmp.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("MovieLens data not found; tried:"), "{err}");
+    assert!(
+        err.contains("nowhere: no such directory (from MOVIELENS_DIR)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("data/ml-latest-small: no such directory (default location)"),
+        "{err}"
+    );
+}
+
+const FIXTURE_SPEC: &str = "\
+name: fixture
+seed: 1
+data: { dataset: movielens-csv, movies: 8, test_fraction: 0.25 }
+model: { l2: [0.3, 3], bit_widths: [2, 8], seeds: [1, 2] }
+";
+
+#[test]
+fn run_writes_one_row_per_variant_and_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_fixture(&tmp.path().join("ml"));
+    std::fs::write(tmp.path().join("fixture.yaml"), FIXTURE_SPEC).unwrap();
+    let output = cipherscale(
+        &[
+            "run",
+            "fixture.yaml",
+            "--only",
+            "model",
+            "--data",
+            "ml",
+            "--out",
+            "out",
+        ],
+        tmp.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(tmp.path().join("out/model.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "experiment,seed,variant,bits,hit_at_1,hit_at_5,top1_agreement_with_float,examples,\
+         train_examples,movies,accumulator_bits,l2,git_rev"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let keys: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r[1], r[2], r[3])).collect();
+    let mut expected = Vec::new();
+    for seed in ["1", "2"] {
+        expected.extend([
+            (seed, "popularity", ""),
+            (seed, "float", ""),
+            (seed, "quantized", "2"),
+            (seed, "quantized", "8"),
+        ]);
+    }
+    assert_eq!(keys, expected);
+    // The fixture's two taste groups are easy: the float model must find them.
+    for row in rows.iter().filter(|r| r[2] == "float") {
+        assert!(row[4].parse::<f64>().unwrap() > 0.2, "{row:?}");
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("popularity") && stdout.contains("wrote out/model.csv"),
+        "{stdout}"
+    );
+    assert!(!tmp.path().join("out/model.csv.partial").exists());
+}
+
+#[test]
+fn run_on_a_bad_spec_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("bad.yaml"),
+        "name: bad\nseed: 1\nmodel: { seeds: [] }\n",
+    )
+    .unwrap();
+    let output = cipherscale(&["run", "bad.yaml", "--out", "out"], tmp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("field `model.seeds`: the list is empty"));
+    assert!(!tmp.path().join("out").exists());
+}
+
+#[test]
+fn quick_run_on_the_real_data() {
+    let Some(data) = real_data() else {
+        eprintln!("skipped: MOVIELENS_DIR is not set");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("quick");
+    let spec = repo().join("experiments/quick.yaml");
+    let args = [
+        "run",
+        spec.to_str().unwrap(),
+        "--quick",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = cipherscale(&args, tmp.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(out.join("model.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 + 7, "{csv}");
+}
