@@ -25,6 +25,11 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
+        assert_eq!(
+            cells.len(),
+            self.header.len(),
+            "row {cells:?} does not fit the header"
+        );
         self.rows.push(cells);
     }
 }

@@ -29,8 +29,8 @@ pub struct ModelRow {
     pub movies: usize,
     /// Signed bits any integer score of this model fits in; empty unless quantized.
     pub accumulator_bits: Option<u32>,
-    /// L2 penalty chosen on the validation users.
-    pub l2: f64,
+    /// L2 penalty chosen on the validation users; empty for `popularity`.
+    pub l2: Option<f64>,
     pub git_rev: String,
 }
 
@@ -80,7 +80,7 @@ fn evaluate_seed(experiment: &Experiment, seed: u64) -> anyhow::Result<Vec<Model
             train_examples: split.train.len(),
             movies,
             accumulator_bits,
-            l2: tuned.l2,
+            l2: (variant != "popularity").then_some(tuned.l2),
             git_rev: experiment.git_rev.clone(),
         }
     };
@@ -132,15 +132,18 @@ fn summary_table(rows: &[ModelRow]) -> Table {
         "bits",
         "seeds",
         "hit@1 mean",
+        "95% CI",
         "sd",
         "min",
         "max",
-        "vs float (pp)",
+        "vs float (pp, paired)",
         "hit@5 mean",
         "agree w/ float",
     ])
     .align_left(0);
-    let float_hit_1 = Summary::of(select(rows, "float", None).map(|r| r.hit_at_1)).mean;
+    let float_hit_1: std::collections::BTreeMap<u64, f64> = select(rows, "float", None)
+        .map(|r| (r.seed, r.hit_at_1))
+        .collect();
     let mut variants: Vec<(&str, Option<u32>)> = Vec::new();
     for key in rows.iter().map(|r| (r.variant, r.bits)) {
         if !variants.contains(&key) {
@@ -150,6 +153,9 @@ fn summary_table(rows: &[ModelRow]) -> Table {
     for (variant, bits) in variants {
         let hit_1 = Summary::of(select(rows, variant, bits).map(|r| r.hit_at_1));
         let hit_5 = Summary::of(select(rows, variant, bits).map(|r| r.hit_at_5));
+        // Per-seed differences to the float model on the same split: the paired comparison.
+        let gap =
+            Summary::of(select(rows, variant, bits).map(|r| r.hit_at_1 - float_hit_1[&r.seed]));
         let agree = Summary::of(select(rows, variant, bits).map(|r| r.top1_agreement_with_float));
         table.row(vec![
             variant.into(),
@@ -160,7 +166,7 @@ fn summary_table(rows: &[ModelRow]) -> Table {
             format!("{:.4}", hit_1.sd),
             format!("{:.4}", hit_1.min),
             format!("{:.4}", hit_1.max),
-            format!("{:+.2}", 100.0 * (hit_1.mean - float_hit_1)),
+            format!("{:+.2} ±{:.2}", 100.0 * gap.mean, 100.0 * gap.ci95()),
             format!("{:.4}", hit_5.mean),
             format!("{:.4}", agree.mean),
         ]);
