@@ -22,6 +22,7 @@ reproduce-quick:
 # Run the test suite (dependencies are optimised even here: see [profile.dev] in Cargo.toml)
 test:
     cargo test --all-targets
+    cargo test --doc
 
 # Run the criterion benchmarks
 bench:

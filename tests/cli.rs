@@ -191,4 +191,28 @@ fn quick_run_on_the_real_data() {
     assert!(output.status.success(), "{}", stderr(&output));
     let csv = std::fs::read_to_string(out.join("model.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 + 7, "{csv}");
+    let mut fhe = csv::Reader::from_path(out.join("fhe.csv")).unwrap();
+    let header = fhe.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = fhe.records().map(Result::unwrap).collect();
+    let cells: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (&r[column("pipeline")], &r[column("bits")]))
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("glwe-packed", "2"),
+            ("glwe-packed", "8"),
+            ("lwe", "2"),
+            ("lwe", "8"),
+            ("integer", "2"),
+            ("integer", "8")
+        ]
+    );
+    for row in &rows {
+        assert_eq!(&row[column("agreement")], "1.0", "{row:?}");
+        assert_eq!(&row[column("decryption_errors")], "0", "{row:?}");
+        assert!(row[column("params")].contains("TUNIFORM_2M128"), "{row:?}");
+    }
 }

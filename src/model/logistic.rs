@@ -28,6 +28,20 @@ impl FloatModel {
     pub fn movies(&self) -> usize {
         self.bias.len()
     }
+
+    /// A seeded model with heavy-tailed weights (cubes of uniform draws, up to +-4), so that
+    /// quantization uses its whole range: for benchmarks and tests that need no data.
+    pub fn random(movies: usize, seed: u64) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut weight = move || 4.0 * rng.random_range(-1.0f64..1.0).powi(3);
+        Self {
+            weights: (0..movies)
+                .map(|_| (0..movies).map(|_| weight()).collect())
+                .collect(),
+            bias: (0..movies).map(|_| weight()).collect(),
+        }
+    }
 }
 
 impl Recommender for FloatModel {

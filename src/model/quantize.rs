@@ -43,6 +43,22 @@ impl QuantizedModel {
         }
     }
 
+    /// The sub-model of the first `inputs` movies as inputs and first `outputs` as outputs,
+    /// for baselines too slow to run at full size.
+    pub fn restrict(&self, inputs: usize, outputs: usize) -> Self {
+        Self {
+            bits: self.bits,
+            scale: self.scale,
+            weights: self
+                .weights
+                .iter()
+                .take(outputs)
+                .map(|row| row[..inputs.min(row.len())].to_vec())
+                .collect(),
+            bias: self.bias.iter().take(outputs).copied().collect(),
+        }
+    }
+
     /// Integer scores for a liked set: the sum of the liked weight columns plus the bias.
     pub fn scores(&self, liked: &[usize]) -> Vec<i64> {
         self.weights

@@ -1,5 +1,6 @@
 //! The experiment runner: loads a spec and runs its stages in order, writing results as it goes.
 
+mod fhe_stage;
 mod model_stage;
 
 use std::fmt;
@@ -15,16 +16,19 @@ use crate::spec::{self, Spec};
 pub enum Stage {
     /// Train the plaintext model per split seed, quantize it at every bit width, evaluate.
     Model,
+    /// Build every FHE pipeline at every bit width and measure it on held-out examples.
+    Fhe,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 1] = [Stage::Model];
+    pub const ALL: [Stage; 2] = [Stage::Model, Stage::Fhe];
 }
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Model => "model",
+            Stage::Fhe => "fhe",
         })
     }
 }
@@ -70,6 +74,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
         tracing::info!("stage {stage}: {}", experiment.spec.name);
         match stage {
             Stage::Model => model_stage::run(&experiment),
+            Stage::Fhe => fhe_stage::run(&experiment),
         }
         .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
     }

@@ -25,6 +25,8 @@ pub struct Spec {
     pub data: DataSpec,
     #[serde(default)]
     pub model: ModelSpec,
+    #[serde(default)]
+    pub fhe: FheSpec,
     /// Overrides that `--quick` deep-merges over this spec, kept as written.
     #[serde(default, skip_serializing)]
     pub quick: Option<yaml_serde::Value>,
@@ -94,6 +96,50 @@ impl Default for ModelSpec {
             max_iterations: 300,
             bit_widths: (2..=8).collect(),
             seeds: vec![7, 8, 9],
+        }
+    }
+}
+
+/// The encrypted-inference stage: which pipelines, at which widths, on how many examples.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FheSpec {
+    pub pipelines: Vec<crate::fhe::Pipeline>,
+    /// Widths to build circuits at; empty means `model.bit_widths`.
+    pub bit_widths: Vec<u32>,
+    /// Held-out examples pushed through each circuit; absent means all of them.
+    pub samples: Option<usize>,
+    /// The reduced size the slow `integer` baseline runs at.
+    pub integer: IntegerSpec,
+}
+
+impl Default for FheSpec {
+    fn default() -> Self {
+        use crate::fhe::Pipeline;
+        Self {
+            pipelines: vec![Pipeline::GlwePacked, Pipeline::Lwe, Pipeline::Integer],
+            bit_widths: Vec::new(),
+            samples: None,
+            integer: IntegerSpec::default(),
+        }
+    }
+}
+
+/// `integer` runs on the first `inputs` movies and `outputs` outputs of the model.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegerSpec {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub samples: usize,
+}
+
+impl Default for IntegerSpec {
+    fn default() -> Self {
+        Self {
+            inputs: 4,
+            outputs: 2,
+            samples: 3,
         }
     }
 }

@@ -92,11 +92,41 @@ fn each_rule_names_its_field() {
             "model.bit_widths",
         ),
         ("name: d\nseed: 1\nmodel: { seeds: [] }\n", "model.seeds"),
+        (
+            "name: d\nseed: 1\nfhe: { pipelines: [] }\n",
+            "fhe.pipelines",
+        ),
+        (
+            "name: d\nseed: 1\nfhe: { pipelines: [lwe, lwe] }\n",
+            "fhe.pipelines",
+        ),
+        (
+            "name: d\nseed: 1\nmodel: { bit_widths: [4] }\nfhe: { bit_widths: [8] }\n",
+            "fhe.bit_widths[0]",
+        ),
+        ("name: d\nseed: 1\nfhe: { samples: 0 }\n", "fhe.samples"),
+        (
+            "name: d\nseed: 1\nfhe: { integer: { inputs: 0 } }\n",
+            "fhe.integer.inputs",
+        ),
+        (
+            "name: d\nseed: 1\ndata: { movies: 10 }\nfhe: { integer: { outputs: 11 } }\n",
+            "fhe.integer.outputs",
+        ),
     ];
     for (text, field) in cases {
         let err = parse(text).unwrap_err();
         assert_eq!(err.field(), Some(field), "{text}: {err}");
     }
+}
+
+#[test]
+fn an_unknown_pipeline_lists_the_known_ones() {
+    let msg = message("name: d\nseed: 1\nfhe: { pipelines: [glwe] }\n");
+    assert!(
+        msg.contains("unknown variant `glwe`, expected one of `glwe-packed`, `lwe`, `integer`"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -71,7 +71,36 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     for (i, bits) in model.bit_widths.iter().enumerate() {
         in_range(&format!("model.bit_widths[{i}]"), *bits, BIT_WIDTHS)?;
     }
-    validate_list("model.seeds", &model.seeds)
+    validate_list("model.seeds", &model.seeds)?;
+    validate_fhe(spec)
+}
+
+fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
+    let fhe = &spec.fhe;
+    validate_list("fhe.pipelines", &fhe.pipelines)?;
+    for (i, bits) in fhe.bit_widths.iter().enumerate() {
+        if !spec.model.bit_widths.contains(bits) {
+            return Err(Invalid::new(
+                &format!("fhe.bit_widths[{i}]"),
+                format!("{bits} is not among model.bit_widths"),
+                "list only widths the model stage quantizes to, or leave fhe.bit_widths empty for all",
+            ));
+        }
+    }
+    if let Some(samples) = fhe.samples {
+        in_range("fhe.samples", samples, 1..=1_000_000)?;
+    }
+    in_range(
+        "fhe.integer.inputs",
+        fhe.integer.inputs,
+        1..=spec.data.movies,
+    )?;
+    in_range(
+        "fhe.integer.outputs",
+        fhe.integer.outputs,
+        1..=spec.data.movies,
+    )?;
+    in_range("fhe.integer.samples", fhe.integer.samples, 1..=1000)
 }
 
 fn validate_name(name: &str) -> Result<(), Invalid> {

@@ -39,6 +39,18 @@ impl Summary {
     }
 }
 
+/// The `q` quantile (0..=1) by linear interpolation between order statistics; NaN when empty.
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
+}
+
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
 fn t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
@@ -52,6 +64,14 @@ fn t_975(df: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_interpolate() {
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.5), 2.0);
+        assert_eq!(percentile(&[1.0, 2.0], 0.5), 1.5);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.95), 4.8);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
 
     #[test]
     fn summarises_a_sample() {

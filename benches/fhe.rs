@@ -1,0 +1,58 @@
+//! Per-operation cost of each FHE pipeline at each bit width: ids `fhe/{pipeline}/{op}/{bits}b`.
+//! Keys are made outside the timed code. The model is synthetic (seeded, heavy-tailed weights over
+//! 50 movies): leveled cost depends on the shape and widths, not on the weight values.
+
+use std::hint::black_box;
+
+use cipherscale::fhe::glwe::GlwePacked;
+use cipherscale::fhe::integer::Integer;
+use cipherscale::fhe::lwe::Lwe;
+use cipherscale::fhe::Circuit;
+use cipherscale::model::{FloatModel, QuantizedModel};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const MOVIES: usize = 50;
+/// A typical liked set: about a fifth of the pool.
+const LIKED: [usize; 10] = [0, 3, 7, 11, 18, 22, 29, 35, 41, 48];
+
+fn bench_pipeline<C: Circuit>(c: &mut Criterion, model: &QuantizedModel, liked: &[usize]) {
+    let circuit = C::plan(model).expect("plan");
+    let name = format!("fhe/{}", circuit.pipeline());
+    let bits = model.bits;
+    let (key, eval_key) = circuit.keygen();
+    let server = circuit.server(model, &eval_key).expect("server");
+    let request = circuit.encrypt(&key, liked);
+    let response = C::eval(&server, &request).expect("eval");
+    c.bench_function(&format!("{name}/encrypt/{bits}b"), |b| {
+        b.iter(|| circuit.encrypt(&key, black_box(liked)))
+    });
+    c.bench_function(&format!("{name}/eval/{bits}b"), |b| {
+        b.iter(|| C::eval(&server, black_box(&request)))
+    });
+    c.bench_function(&format!("{name}/decrypt/{bits}b"), |b| {
+        b.iter(|| circuit.decrypt(&key, black_box(&response)))
+    });
+}
+
+fn leveled(c: &mut Criterion) {
+    let float = FloatModel::random(MOVIES, 1);
+    for bits in 2..=8 {
+        let model = QuantizedModel::quantize(&float, bits);
+        bench_pipeline::<GlwePacked>(c, &model, &LIKED);
+        bench_pipeline::<Lwe>(c, &model, &LIKED);
+    }
+}
+
+/// The conventional baseline on a 2-input, 1-output slice of the model: seconds per evaluation.
+fn integer(c: &mut Criterion) {
+    let model = QuantizedModel::quantize(&FloatModel::random(MOVIES, 1), 8).restrict(2, 1);
+    bench_pipeline::<Integer>(c, &model, &[1]);
+}
+
+criterion_group!(leveled_benches, leveled);
+criterion_group! {
+    name = integer_benches;
+    config = Criterion::default().sample_size(10);
+    targets = integer
+}
+criterion_main!(leveled_benches, integer_benches);

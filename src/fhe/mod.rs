@@ -1,0 +1,143 @@
+//! Encrypted inference of the quantized recommender: one [`Circuit`] abstraction, three pipelines.
+//!
+//! - [`glwe::GlwePacked`]: the liked vector as one GLWE polynomial; plaintext weight polynomials
+//!   put the dot products in its low coefficients (packing), the bias is added in the same pass
+//!   (fusion), the request body and the result are modulus-switched before they are sent.
+//! - [`lwe::Lwe`]: one LWE ciphertext per input, cleartext multiply-and-add, no bootstrapping.
+//! - [`integer::Integer`]: tfhe's high-level `FheInt16` arithmetic with a server key: the
+//!   conventional baseline.
+//!
+//! Client and server are split by type: a client key type appears only in `keygen`, `encrypt` and
+//! `decrypt`; the server side ([`Circuit::Server`]) is built from the public model and the uploaded
+//! evaluation-key bytes, and evaluates bytes to bytes.
+
+pub mod encoding;
+pub mod glwe;
+pub mod integer;
+pub mod leveled;
+pub mod lwe;
+mod ntt;
+pub mod wire;
+
+use std::fmt;
+
+pub use wire::WireError;
+
+use crate::model::QuantizedModel;
+
+/// Largest request a server reads (the `lwe` request is the largest: ~0.4 KB; glwe ~8 KB;
+/// `integer` ~ 50 ciphertexts of ~100 KB).
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+/// Largest response a client reads.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// Largest evaluation key a server reads.
+pub const MAX_EVAL_KEY_BYTES: usize = 1 << 30;
+
+/// The encrypted-inference pipelines.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pipeline {
+    GlwePacked,
+    Lwe,
+    Integer,
+}
+
+impl Pipeline {
+    pub fn wire_id(self) -> u8 {
+        match self {
+            Pipeline::GlwePacked => 1,
+            Pipeline::Lwe => 2,
+            Pipeline::Integer => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pipeline::GlwePacked => "glwe-packed",
+            Pipeline::Lwe => "lwe",
+            Pipeline::Integer => "integer",
+        }
+    }
+}
+
+impl fmt::Display for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The public, model-derived facts every pipeline plans its parameters from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Weight width.
+    pub bits: u32,
+    /// Signed bits any score fits in.
+    pub accumulator_bits: u32,
+    /// Largest sum of absolute weights of one output: how much one dot product grows noise.
+    pub max_row_l1: u64,
+    /// Sum of all absolute weights: a bound on how much a packed product grows noise.
+    pub total_l1: u64,
+}
+
+impl Shape {
+    pub fn of(model: &QuantizedModel) -> Self {
+        let row_l1 = |row: &Vec<i32>| row.iter().map(|w| u64::from(w.unsigned_abs())).sum::<u64>();
+        Self {
+            inputs: model.weights.first().map_or(0, Vec::len),
+            outputs: model.weights.len(),
+            bits: model.bits,
+            accumulator_bits: model.accumulator_bits(),
+            max_row_l1: model.weights.iter().map(row_l1).max().unwrap_or(0).max(1),
+            total_l1: model.weights.iter().map(row_l1).sum::<u64>().max(1),
+        }
+    }
+}
+
+/// One encrypted-inference pipeline, planned for one quantized model.
+///
+/// The server side cannot be handed the client's secret: [`Circuit::eval`] takes a
+/// [`Circuit::Server`], which is built only from the model and evaluation-key bytes, so this does
+/// not compile:
+///
+/// ```compile_fail
+/// use cipherscale::fhe::{glwe::GlwePacked, Circuit};
+/// fn leak(key: &<GlwePacked as Circuit>::ClientKey, request: &[u8]) {
+///     let _ = GlwePacked::eval(key, request);
+/// }
+/// ```
+pub trait Circuit: Sized {
+    /// Secret material; it never leaves the client.
+    type ClientKey;
+    /// A server replica: the model and the evaluation key, nothing secret.
+    type Server: Send + Sync;
+
+    /// Plans parameters for `model` (public: its shape and bounds).
+    fn plan(model: &QuantizedModel) -> anyhow::Result<Self>;
+    fn pipeline(&self) -> Pipeline;
+    /// The published tfhe parameter set, and what this circuit derives from it.
+    fn params(&self) -> String;
+    /// Client: a fresh key, and the serialized evaluation key to upload (empty when none is needed).
+    fn keygen(&self) -> (Self::ClientKey, Vec<u8>);
+    /// Server: a replica from the model and the uploaded evaluation key.
+    fn server(&self, model: &QuantizedModel, eval_key: &[u8]) -> Result<Self::Server, WireError>;
+    /// Client: the request for a liked set (sorted pool indices).
+    fn encrypt(&self, key: &Self::ClientKey, liked: &[usize]) -> Vec<u8>;
+    /// Server: the response to a request.
+    fn eval(server: &Self::Server, request: &[u8]) -> Result<Vec<u8>, WireError>;
+    /// Client: the scores in a response.
+    fn decrypt(&self, key: &Self::ClientKey, response: &[u8]) -> Result<Vec<i64>, WireError>;
+}

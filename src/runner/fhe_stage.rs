@@ -1,0 +1,278 @@
+//! Stage `fhe`: every pipeline at every bit width, on held-out examples of the primary split.
+//! For each, times client key generation, encryption, server evaluation (bytes in, bytes out) and
+//! decryption, records message sizes and peak memory, and checks the decrypted result against the
+//! quantized plaintext model.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::Experiment;
+use crate::data::{Example, Split};
+use crate::fhe::{glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline};
+use crate::model::{self, top_k_by_score, QuantizedModel};
+use crate::report::{emit, CsvSink, Table};
+use crate::stats::percentile;
+
+/// One row of `fhe.csv`: one pipeline at one bit width.
+#[derive(Debug, Clone, Serialize)]
+pub struct FheRow {
+    pub experiment: String,
+    pub seed: u64,
+    pub pipeline: Pipeline,
+    pub bits: u32,
+    /// The published tfhe parameter set and what the circuit derives from it.
+    pub params: String,
+    /// Circuit size actually evaluated (inputs x outputs); reduced for `integer`.
+    pub inputs: usize,
+    pub outputs: usize,
+    pub samples: usize,
+    /// Fraction of samples whose decrypted top pick equals the plaintext quantized model's.
+    pub agreement: f64,
+    /// Samples whose decrypted scores differ from the plaintext scores in any output.
+    pub decryption_errors: usize,
+    /// hit@1 of the decrypted top pick; empty for a reduced circuit.
+    pub hit_at_1: Option<f64>,
+    pub keygen_ms: f64,
+    pub encrypt_ms: f64,
+    pub eval_ms_median: f64,
+    pub eval_ms_p95: f64,
+    pub decrypt_ms: f64,
+    pub request_bytes: usize,
+    pub response_bytes: usize,
+    pub eval_key_bytes: usize,
+    /// Peak resident memory of this cell (the process high-water mark, reset before the cell).
+    pub peak_rss_mb: f64,
+    /// `integer` only: eval time scaled linearly to the full circuit (an extrapolation).
+    pub eval_ms_extrapolated_full: Option<f64>,
+    pub cores: usize,
+    pub git_rev: String,
+}
+
+pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
+    let spec = &experiment.spec;
+    let split = Split::by_user(&experiment.users, spec.data.test_fraction, spec.seed)?;
+    let tuned = model::fit_tuned(
+        &split.train_users,
+        experiment.pool.len(),
+        &spec.model,
+        spec.seed,
+    )?;
+    let bit_widths = if spec.fhe.bit_widths.is_empty() {
+        &spec.model.bit_widths
+    } else {
+        &spec.fhe.bit_widths
+    };
+    let cells: Vec<(Pipeline, u32)> = spec
+        .fhe
+        .pipelines
+        .iter()
+        .flat_map(|&p| bit_widths.iter().map(move |&b| (p, b)))
+        .collect();
+    let mut sink = CsvSink::create(&experiment.out.join("fhe.csv"))?;
+    let progress = ProgressBar::new(cells.len() as u64).with_style(
+        ProgressStyle::with_template("fhe {bar:30} {pos}/{len} {msg}").expect("static template"),
+    );
+    let mut rows = Vec::new();
+    for (pipeline, bits) in cells {
+        progress.set_message(format!("{pipeline} {bits}b"));
+        let quantized = QuantizedModel::quantize(&tuned.model, bits);
+        let row = measure_cell(experiment, pipeline, &quantized, &split.test)
+            .with_context(|| format!("{pipeline} at {bits} bits"))?;
+        tracing::info!(
+            "{pipeline} {bits}b: agreement {:.4}, eval median {:.2} ms, request {} B, response {} B",
+            row.agreement,
+            row.eval_ms_median,
+            row.request_bytes,
+            row.response_bytes
+        );
+        sink.push(&row)?;
+        rows.push(row);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let path = sink.finish()?;
+    emit(summary_table(&rows))?;
+    emit(ratio_table(&rows))?;
+    emit(format_args!("wrote {}", path.display()))?;
+    Ok(())
+}
+
+fn measure_cell(
+    experiment: &Experiment,
+    pipeline: Pipeline,
+    quantized: &QuantizedModel,
+    test: &[Example],
+) -> anyhow::Result<FheRow> {
+    let fhe = &experiment.spec.fhe;
+    let all = fhe.samples.unwrap_or(test.len()).min(test.len());
+    let reduce = |e: &Example| Example {
+        liked: e
+            .liked
+            .iter()
+            .copied()
+            .filter(|&j| j < fhe.integer.inputs)
+            .collect(),
+        ..e.clone()
+    };
+    reset_peak_rss();
+    let mut row = match pipeline {
+        Pipeline::GlwePacked => measure::<GlwePacked>(quantized, &test[..all])?,
+        Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all])?,
+        Pipeline::Integer => {
+            let reduced = quantized.restrict(fhe.integer.inputs, fhe.integer.outputs);
+            let samples: Vec<Example> = test.iter().take(fhe.integer.samples).map(reduce).collect();
+            let mut row = measure::<Integer>(&reduced, &samples)?;
+            let full = (quantized.weights.len() * experiment.pool.len()) as f64;
+            row.eval_ms_extrapolated_full =
+                Some(row.eval_ms_median * full / (row.inputs * row.outputs) as f64);
+            row.hit_at_1 = None;
+            row
+        }
+    };
+    row.peak_rss_mb = peak_rss_mb();
+    row.experiment = experiment.spec.name.clone();
+    row.seed = experiment.spec.seed;
+    row.git_rev = experiment.git_rev.clone();
+    Ok(row)
+}
+
+/// Runs every sample through client and server and compares with the plaintext model.
+fn measure<C: Circuit>(model: &QuantizedModel, samples: &[Example]) -> anyhow::Result<FheRow> {
+    let circuit = C::plan(model)?;
+    let started = Instant::now();
+    let (client_key, eval_key) = circuit.keygen();
+    let keygen_ms = elapsed_ms(started);
+    let server = circuit.server(model, &eval_key)?;
+    let (mut encrypt, mut eval, mut decrypt) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut agree, mut errors, mut hits, mut request_bytes, mut response_bytes) = (0, 0, 0, 0, 0);
+    for example in samples {
+        let started = Instant::now();
+        let request = circuit.encrypt(&client_key, &example.liked);
+        encrypt.push(elapsed_ms(started));
+        let started = Instant::now();
+        let response = C::eval(&server, &request)?;
+        eval.push(elapsed_ms(started));
+        let started = Instant::now();
+        let scores = circuit.decrypt(&client_key, &response)?;
+        decrypt.push(elapsed_ms(started));
+        let expected = model.scores(&example.liked);
+        let top = top_k_by_score(&scores, 1);
+        agree += usize::from(top == top_k_by_score(&expected, 1));
+        errors += usize::from(scores != expected);
+        hits += usize::from(top.first() == Some(&example.label));
+        (request_bytes, response_bytes) = (request.len(), response.len());
+    }
+    let n = samples.len().max(1) as f64;
+    Ok(FheRow {
+        experiment: String::new(),
+        seed: 0,
+        pipeline: circuit.pipeline(),
+        bits: model.bits,
+        params: circuit.params(),
+        inputs: model.weights.first().map_or(0, Vec::len),
+        outputs: model.weights.len(),
+        samples: samples.len(),
+        agreement: agree as f64 / n,
+        decryption_errors: errors,
+        hit_at_1: Some(hits as f64 / n),
+        keygen_ms,
+        encrypt_ms: percentile(&encrypt, 0.5),
+        eval_ms_median: percentile(&eval, 0.5),
+        eval_ms_p95: percentile(&eval, 0.95),
+        decrypt_ms: percentile(&decrypt, 0.5),
+        request_bytes,
+        response_bytes,
+        eval_key_bytes: eval_key.len(),
+        peak_rss_mb: 0.0,
+        eval_ms_extrapolated_full: None,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        git_rev: String::new(),
+    })
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+/// Resets the kernel's resident-set high-water mark of this process (Linux; no-op elsewhere).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The resident-set high-water mark in MiB, or NaN where /proc is missing.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn summary_table(rows: &[FheRow]) -> Table {
+    let mut table = Table::new(&[
+        "pipeline",
+        "bits",
+        "size",
+        "samples",
+        "agree",
+        "errors",
+        "encrypt ms",
+        "eval ms",
+        "p95",
+        "decrypt ms",
+        "request B",
+        "response B",
+        "eval key B",
+    ])
+    .align_left(0);
+    for r in rows {
+        table.row(vec![
+            r.pipeline.to_string(),
+            r.bits.to_string(),
+            format!("{}x{}", r.inputs, r.outputs),
+            r.samples.to_string(),
+            format!("{:.4}", r.agreement),
+            r.decryption_errors.to_string(),
+            format!("{:.2}", r.encrypt_ms),
+            format!("{:.2}", r.eval_ms_median),
+            format!("{:.2}", r.eval_ms_p95),
+            format!("{:.2}", r.decrypt_ms),
+            r.request_bytes.to_string(),
+            r.response_bytes.to_string(),
+            r.eval_key_bytes.to_string(),
+        ]);
+    }
+    table
+}
+
+/// `glwe-packed` against `lwe` at each width: paper B's speed and size claims.
+fn ratio_table(rows: &[FheRow]) -> Table {
+    let mut table = Table::new(&[
+        "bits",
+        "eval speedup (lwe / glwe)",
+        "bytes saved (req+resp)",
+    ]);
+    let find = |p: Pipeline, b: u32| rows.iter().find(|r| r.pipeline == p && r.bits == b);
+    for glwe in rows.iter().filter(|r| r.pipeline == Pipeline::GlwePacked) {
+        let Some(lwe) = find(Pipeline::Lwe, glwe.bits) else {
+            continue;
+        };
+        let bytes = |r: &FheRow| (r.request_bytes + r.response_bytes) as f64;
+        table.row(vec![
+            glwe.bits.to_string(),
+            format!("{:.1}x", lwe.eval_ms_median / glwe.eval_ms_median),
+            format!("{:.1}%", 100.0 * (1.0 - bytes(glwe) / bytes(lwe))),
+        ]);
+    }
+    table
+}

@@ -1,0 +1,193 @@
+//! The FHE circuits: exact against the quantized plaintext model, and every kind of malformed
+//! message gives a typed error, never a panic.
+
+use cipherscale::fhe::glwe::GlwePacked;
+use cipherscale::fhe::integer::Integer;
+use cipherscale::fhe::lwe::Lwe;
+use cipherscale::fhe::wire::{self, WireError};
+use cipherscale::fhe::{Circuit, MAX_REQUEST_BYTES};
+use cipherscale::model::{FloatModel, QuantizedModel};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_model(movies: usize, seed: u64) -> FloatModel {
+    FloatModel::random(movies, seed)
+}
+
+fn random_liked(movies: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    (0..movies).filter(|_| rng.random_bool(0.3)).collect()
+}
+
+/// Every score of `samples` random liked sets (including none and all) decrypts exactly.
+fn assert_exact<C: Circuit>(model: &QuantizedModel, samples: usize) {
+    let circuit = C::plan(model).unwrap();
+    let (key, eval_key) = circuit.keygen();
+    let server = circuit.server(model, &eval_key).unwrap();
+    let movies = model.bias.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(u64::from(model.bits));
+    let mut cases = vec![vec![], (0..model.weights[0].len()).collect()];
+    cases.extend((0..samples).map(|_| random_liked(model.weights[0].len(), &mut rng)));
+    for liked in cases {
+        let response = C::eval(&server, &circuit.encrypt(&key, &liked)).unwrap();
+        let scores = circuit.decrypt(&key, &response).unwrap();
+        assert_eq!(
+            scores,
+            model.scores(&liked),
+            "{} bits, {movies} movies, liked {liked:?}",
+            model.bits
+        );
+    }
+}
+
+#[test]
+fn glwe_packed_is_exact_at_every_width() {
+    let float = random_model(50, 1);
+    for bits in 2..=8 {
+        assert_exact::<GlwePacked>(&QuantizedModel::quantize(&float, bits), 10);
+    }
+}
+
+#[test]
+fn lwe_is_exact_at_every_width() {
+    let float = random_model(50, 2);
+    for bits in 2..=8 {
+        assert_exact::<Lwe>(&QuantizedModel::quantize(&float, bits), 5);
+    }
+}
+
+#[test]
+fn glwe_packed_handles_pools_that_need_one_or_several_products() {
+    for movies in [3, 40, 64, 100] {
+        assert_exact::<GlwePacked>(&QuantizedModel::quantize(&random_model(movies, 3), 8), 3);
+    }
+}
+
+#[test]
+fn integer_baseline_is_exact_on_a_reduced_model() {
+    let model = QuantizedModel::quantize(&random_model(50, 4), 8).restrict(2, 1);
+    assert_exact::<Integer>(&model, 1);
+}
+
+/// Feeds every malformed variant of a valid message to `open` and checks the error kind.
+fn assert_rejects_malformed(valid: &[u8], open: impl Fn(&[u8]) -> Result<Vec<i64>, WireError>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let truncated = &valid[..valid.len() - 1];
+    assert!(matches!(
+        open(truncated),
+        Err(WireError::Truncated(_) | WireError::Malformed(_))
+    ));
+    assert!(matches!(open(&valid[..10]), Err(WireError::Truncated(_))));
+    assert!(matches!(open(&[]), Err(WireError::Truncated(_))));
+    let mut version = valid.to_vec();
+    version[4] ^= 0x7f;
+    assert!(matches!(open(&version), Err(WireError::Version { .. })));
+    let mut params = valid.to_vec();
+    params[8] ^= 1;
+    assert!(matches!(
+        open(&params),
+        Err(WireError::WrongParameters { .. })
+    ));
+    let mut grown = valid.to_vec();
+    grown.extend_from_slice(&[0; 8]);
+    assert!(open(&grown).is_err(), "trailing bytes");
+    for _ in 0..20 {
+        let length = rng.random_range(0..2 * valid.len());
+        let noise: Vec<u8> = (0..length).map(|_| rng.random()).collect();
+        assert!(matches!(
+            open(&noise),
+            Err(WireError::BadMagic | WireError::Truncated(_))
+        ));
+        let mut header_kept = valid[..wire::HEADER_BYTES].to_vec();
+        header_kept.extend(&noise);
+        assert!(open(&header_kept).is_err());
+    }
+}
+
+fn malformed_requests_and_responses<C: Circuit>(model: &QuantizedModel) {
+    let circuit = C::plan(model).unwrap();
+    let (key, eval_key) = circuit.keygen();
+    let server = circuit.server(model, &eval_key).unwrap();
+    let request = circuit.encrypt(&key, &[0, 1]);
+    assert_rejects_malformed(&request, |bytes| C::eval(&server, bytes).map(|_| vec![]));
+    let response = C::eval(&server, &request).unwrap();
+    assert_rejects_malformed(&response, |bytes| circuit.decrypt(&key, bytes));
+    let oversized = vec![0u8; MAX_REQUEST_BYTES + 1];
+    assert!(matches!(
+        C::eval(&server, &oversized),
+        Err(WireError::TooLarge { .. })
+    ));
+    // A request for a circuit at another width carries other parameters.
+    let other = C::plan(&QuantizedModel::quantize(
+        &random_model(model.bias.len(), 5),
+        if model.bits == 8 { 4 } else { 8 },
+    ))
+    .unwrap();
+    let (other_key, _) = other.keygen();
+    let foreign = other.encrypt(&other_key, &[0]);
+    assert!(matches!(
+        C::eval(&server, &foreign),
+        Err(WireError::WrongParameters { .. })
+    ));
+    // A response is not a request.
+    assert!(matches!(
+        C::eval(&server, &response),
+        Err(WireError::WrongKind { .. })
+    ));
+}
+
+#[test]
+fn glwe_packed_rejects_malformed_messages() {
+    malformed_requests_and_responses::<GlwePacked>(&QuantizedModel::quantize(
+        &random_model(50, 6),
+        8,
+    ));
+}
+
+#[test]
+fn lwe_rejects_malformed_messages() {
+    malformed_requests_and_responses::<Lwe>(&QuantizedModel::quantize(&random_model(50, 7), 6));
+}
+
+#[test]
+fn requests_from_another_pipeline_are_refused() {
+    let model = QuantizedModel::quantize(&random_model(50, 8), 8);
+    let glwe = GlwePacked::plan(&model).unwrap();
+    let lwe = Lwe::plan(&model).unwrap();
+    let (key, _) = glwe.keygen();
+    let server = lwe.server(&model, &[]).unwrap();
+    assert!(matches!(
+        Lwe::eval(&server, &glwe.encrypt(&key, &[1])),
+        Err(WireError::WrongPipeline { .. })
+    ));
+}
+
+#[test]
+fn integer_rejects_malformed_keys_and_requests() {
+    let model = QuantizedModel::quantize(&random_model(50, 9), 8).restrict(2, 1);
+    let circuit = Integer::plan(&model).unwrap();
+    let (key, eval_key) = circuit.keygen();
+    assert!(circuit
+        .server(&model, &eval_key[..eval_key.len() / 2])
+        .is_err());
+    let mut flipped = eval_key.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    let _ = circuit.server(&model, &flipped); // must not panic; a flipped byte may still parse
+    assert!(matches!(
+        circuit.server(&model, b"garbage"),
+        Err(WireError::Truncated(_) | WireError::BadMagic)
+    ));
+    let server = circuit.server(&model, &eval_key).unwrap();
+    let request = circuit.encrypt(&key, &[1]);
+    assert!(Integer::eval(&server, &request[..request.len() - 3]).is_err());
+    let mut wrong_count = request.clone();
+    wrong_count[wire::HEADER_BYTES] = 7;
+    assert!(matches!(
+        Integer::eval(&server, &wrong_count),
+        Err(WireError::Malformed(_))
+    ));
+    let mut corrupted = request.clone();
+    let at = wire::HEADER_BYTES + 40;
+    corrupted[at] ^= 0xff;
+    let _ = Integer::eval(&server, &corrupted); // must not panic; any error is fine
+}
