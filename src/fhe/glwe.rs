@@ -28,6 +28,13 @@ pub struct GlwePacked {
     stamp: Stamp,
 }
 
+/// The client's side: the secret key, and its polynomials in the NTT domain for fast decryption.
+pub struct GlweClientKey {
+    secret: SecretKey,
+    ntt: Ntt,
+    key_spectra: Vec<Spectrum>,
+}
+
 /// A `glwe-packed` replica: weight polynomials in the NTT domain and encoded biases.
 pub struct GlweServer {
     circuit: GlwePacked,
@@ -81,7 +88,7 @@ impl GlwePacked {
 }
 
 impl Circuit for GlwePacked {
-    type ClientKey = SecretKey;
+    type ClientKey = GlweClientKey;
     type Server = GlweServer;
 
     fn plan(model: &QuantizedModel) -> anyhow::Result<Self> {
@@ -129,8 +136,23 @@ impl Circuit for GlwePacked {
         )
     }
 
-    fn keygen(&self) -> (SecretKey, Vec<u8>) {
-        (SecretKey::generate(&self.params), Vec::new())
+    fn keygen(&self) -> (GlweClientKey, Vec<u8>) {
+        let secret = SecretKey::generate(&self.params);
+        let ntt = Ntt::new(self.poly_size());
+        let key_spectra = secret
+            .glwe
+            .as_ref()
+            .chunks_exact(self.poly_size())
+            .map(|s| ntt.forward(s))
+            .collect();
+        (
+            GlweClientKey {
+                secret,
+                ntt,
+                key_spectra,
+            },
+            Vec::new(),
+        )
     }
 
     fn server(&self, model: &QuantizedModel, eval_key: &[u8]) -> Result<GlweServer, WireError> {
@@ -154,7 +176,7 @@ impl Circuit for GlwePacked {
         })
     }
 
-    fn encrypt(&self, key: &SecretKey, liked: &[usize]) -> Vec<u8> {
+    fn encrypt(&self, key: &GlweClientKey, liked: &[usize]) -> Vec<u8> {
         let mut plaintext = vec![0u64; self.poly_size()];
         for &j in liked {
             plaintext[j * self.per_group] = self.params.encoding.encode(1);
@@ -168,7 +190,7 @@ impl Circuit for GlwePacked {
             CiphertextModulus::new_native(),
         );
         encrypt_seeded_glwe_ciphertext(
-            &key.glwe,
+            &key.secret.glwe,
             &mut ciphertext,
             &PlaintextList::from_container(plaintext),
             self.params.noise,
@@ -226,39 +248,45 @@ impl Circuit for GlwePacked {
         Ok(circuit.stamp.seal(Kind::Response, &payload))
     }
 
-    fn decrypt(&self, key: &SecretKey, response: &[u8]) -> Result<Vec<i64>, WireError> {
+    fn decrypt(&self, key: &GlweClientKey, response: &[u8]) -> Result<Vec<i64>, WireError> {
         let payload = self
             .stamp
             .open(Kind::Response, response, MAX_RESPONSE_BYTES)?;
         let mut reader = Reader::new(payload);
-        let (n, mask_len, bits) = (
-            self.poly_size(),
-            self.params.mask_len(),
-            self.params.output_bits,
-        );
         let mut scores = Vec::with_capacity(self.shape.outputs);
         for _ in 0..self.groups {
-            let values = reader.packed(self.response_values_per_group(), bits)?;
-            let mut container = vec![0u64; mask_len + n];
-            for (slot, value) in container.iter_mut().zip(values) {
-                *slot = switch_up(value, bits);
-            }
-            let glwe = GlweCiphertext::from_container(
-                container,
-                self.params.polynomial_size,
-                CiphertextModulus::new_native(),
-            );
-            let mut plaintext = PlaintextList::new(0u64, PlaintextCount(n));
-            decrypt_glwe_ciphertext(&key.glwe, &glwe, &mut plaintext);
+            let bits = self.params.output_bits;
+            let values: Vec<u64> = reader
+                .packed(self.response_values_per_group(), bits)?
+                .into_iter()
+                .map(|v| switch_up(v, bits))
+                .collect();
             let wanted = (self.shape.outputs - scores.len()).min(self.per_group);
-            scores.extend(
-                plaintext.as_ref()[..wanted]
-                    .iter()
-                    .map(|&v| self.params.encoding.decode(v)),
-            );
+            scores.extend(self.decrypt_group(key, &values, wanted));
         }
         reader.finish()?;
         Ok(scores)
+    }
+}
+
+impl GlwePacked {
+    /// The first `wanted` messages of one switched-back result: `body - sum_i mask_i * s_i`.
+    fn decrypt_group(&self, key: &GlweClientKey, values: &[u64], wanted: usize) -> Vec<i64> {
+        let n = self.poly_size();
+        let (mask, body) = values.split_at(self.params.mask_len());
+        let mut phase = body[..wanted].to_vec();
+        let mut product = vec![0u64; n];
+        for (mask_poly, key_spectrum) in mask.chunks_exact(n).zip(&key.key_spectra) {
+            key.ntt
+                .multiply(&key.ntt.forward(mask_poly), key_spectrum, &mut product);
+            for (p, m) in phase.iter_mut().zip(&product) {
+                *p = p.wrapping_sub(*m);
+            }
+        }
+        phase
+            .into_iter()
+            .map(|v| self.params.encoding.decode(v))
+            .collect()
     }
 }
 
