@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::Experiment;
@@ -72,9 +71,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         .flat_map(|&p| bit_widths.iter().map(move |&b| (p, b)))
         .collect();
     let mut sink = CsvSink::create(&experiment.out.join("fhe.csv"))?;
-    let progress = ProgressBar::new(cells.len() as u64).with_style(
-        ProgressStyle::with_template("fhe {bar:30} {pos}/{len} {msg}").expect("static template"),
-    );
+    let progress = super::stage_progress(super::Stage::Fhe, cells.len());
     let mut rows = Vec::new();
     for (pipeline, bits) in cells {
         progress.set_message(format!("{pipeline} {bits}b"));

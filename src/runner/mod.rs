@@ -55,6 +55,14 @@ pub struct Experiment {
     pub users: Vec<UserLikes>,
 }
 
+/// A progress bar over a stage's `len` cells, labelled with the stage (hidden when stderr is not
+/// a terminal).
+fn stage_progress(stage: Stage, len: usize) -> indicatif::ProgressBar {
+    let template = format!("{stage} {{bar:30}} {{pos}}/{{len}} {{msg}}");
+    indicatif::ProgressBar::new(len as u64)
+        .with_style(indicatif::ProgressStyle::with_template(&template).expect("static template"))
+}
+
 /// Runs the selected stages of one spec.
 pub fn run(options: &RunOptions) -> anyhow::Result<()> {
     let spec = spec::load(&options.spec, options.quick)?;

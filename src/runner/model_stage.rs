@@ -1,7 +1,6 @@
 //! Stage `model`: per split seed, train the float model, quantize it at every bit width, and
 //! evaluate all of them with the popularity baseline on the held-out users.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::Experiment;
@@ -38,13 +37,10 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let seeds = &experiment.spec.model.seeds;
     let path = experiment.out.join("model.csv");
     let mut sink = CsvSink::create(&path)?;
-    let progress = ProgressBar::new(seeds.len() as u64).with_style(
-        ProgressStyle::with_template("model {bar:30} {pos}/{len} seeds {msg}")
-            .expect("static template"),
-    );
+    let progress = super::stage_progress(super::Stage::Model, seeds.len());
     let mut rows = Vec::new();
     for &seed in seeds {
-        progress.set_message(format!("(training seed {seed})"));
+        progress.set_message(format!("seeds (training seed {seed})"));
         for row in evaluate_seed(experiment, seed)? {
             sink.push(&row)?;
             rows.push(row);
