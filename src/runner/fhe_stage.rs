@@ -9,9 +9,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::Experiment;
-use crate::data::{Example, Split};
+use crate::data::Example;
 use crate::fhe::{glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline};
-use crate::model::{self, top_k_by_score, QuantizedModel};
+use crate::model::{top_k_by_score, QuantizedModel};
 use crate::report::{emit, CsvSink, Table};
 use crate::stats::percentile;
 
@@ -52,13 +52,7 @@ pub struct FheRow {
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let spec = &experiment.spec;
-    let split = Split::by_user(&experiment.users, spec.data.test_fraction, spec.seed)?;
-    let tuned = model::fit_tuned(
-        &split.train_users,
-        experiment.pool.len(),
-        &spec.model,
-        spec.seed,
-    )?;
+    let (split, tuned) = experiment.split_and_fit(spec.seed)?;
     let bit_widths = if spec.fhe.bit_widths.is_empty() {
         &spec.model.bit_widths
     } else {

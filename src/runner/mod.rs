@@ -3,12 +3,15 @@
 mod fhe_stage;
 mod model_stage;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::data::{self, DataLocator, MovieLens, Pool, UserLikes};
+use crate::data::{self, DataLocator, MovieLens, Pool, Split, UserLikes};
+use crate::model::{fit_tuned, Tuned};
 use crate::spec::{self, Spec};
 
 /// A stage of an experiment, in the order they run.
@@ -53,6 +56,8 @@ pub struct Experiment {
     pub quick: bool,
     pub pool: Pool,
     pub users: Vec<UserLikes>,
+    /// Models already fitted in this run, by split seed, so later stages reuse them.
+    fitted: RefCell<BTreeMap<u64, Tuned>>,
 }
 
 /// A progress bar over a stage's `len` cells, labelled with the stage (hidden when stderr is not
@@ -110,6 +115,18 @@ impl Experiment {
             quick: options.quick,
             pool,
             users,
+            fitted: RefCell::default(),
         })
+    }
+
+    /// The split for `seed`, and the model fitted on its training users (fitted once per run).
+    pub fn split_and_fit(&self, seed: u64) -> anyhow::Result<(Split, Tuned)> {
+        let split = Split::by_user(&self.users, self.spec.data.test_fraction, seed)?;
+        if let Some(tuned) = self.fitted.borrow().get(&seed) {
+            return Ok((split, tuned.clone()));
+        }
+        let tuned = fit_tuned(&split.train_users, self.pool.len(), &self.spec.model, seed)?;
+        self.fitted.borrow_mut().insert(seed, tuned.clone());
+        Ok((split, tuned))
     }
 }

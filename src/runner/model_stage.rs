@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Experiment;
 use crate::data::{Example, Split};
-use crate::model::{self, evaluate, FloatModel, Popularity, QuantizedModel, Recommender};
+use crate::model::{evaluate, FloatModel, Popularity, QuantizedModel, Recommender};
 use crate::report::{emit, CsvSink, Table};
 use crate::stats::Summary;
 
@@ -57,9 +57,8 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
 /// Every variant's row for one split seed.
 fn evaluate_seed(experiment: &Experiment, seed: u64) -> anyhow::Result<Vec<ModelRow>> {
     let spec = &experiment.spec;
-    let split = Split::by_user(&experiment.users, spec.data.test_fraction, seed)?;
+    let (split, tuned) = experiment.split_and_fit(seed)?;
     let movies = experiment.pool.len();
-    let tuned = model::fit_tuned(&split.train_users, movies, &spec.model, seed)?;
     let float = tuned.model;
     let float_top1 = top1(&float, &split.test);
     let row = |variant, bits, model: &dyn Recommender, accumulator_bits| {
