@@ -196,14 +196,8 @@ impl Circuit for GlwePacked {
             self.params.noise,
             seeder.as_mut(),
         );
-        let bits = self.params.input_bits;
-        let body: Vec<u64> = ciphertext
-            .into_container()
-            .iter()
-            .map(|&v| switch_down(v, bits))
-            .collect();
         let mut payload = seed.to_le_bytes().to_vec();
-        payload.extend(wire::pack_bits(&body, bits));
+        payload.extend(pack_switched(ciphertext.as_ref(), self.params.input_bits));
         self.stamp.seal(Kind::Request, &payload)
     }
 
@@ -221,12 +215,7 @@ impl Circuit for GlwePacked {
         }
         let mut reader = Reader::new(payload);
         let seed = reader.u128()?;
-        let bits = circuit.params.input_bits;
-        let body: Vec<u64> = reader
-            .packed(circuit.poly_size(), bits)?
-            .into_iter()
-            .map(|v| switch_up(v, bits))
-            .collect();
+        let body = read_switched(&mut reader, circuit.poly_size(), circuit.params.input_bits)?;
         reader.finish()?;
         let input = SeededGlweCiphertext::from_container(
             body,
@@ -243,7 +232,7 @@ impl Circuit for GlwePacked {
         let mut payload = Vec::new();
         for (weights, bias) in server.weights.iter().zip(&server.bias) {
             let values = evaluate_group(server, &spectra, weights, bias);
-            payload.extend(wire::pack_bits(&values, circuit.params.output_bits));
+            payload.extend(pack_switched(&values, circuit.params.output_bits));
         }
         Ok(circuit.stamp.seal(Kind::Response, &payload))
     }
@@ -255,12 +244,11 @@ impl Circuit for GlwePacked {
         let mut reader = Reader::new(payload);
         let mut scores = Vec::with_capacity(self.shape.outputs);
         for _ in 0..self.groups {
-            let bits = self.params.output_bits;
-            let values: Vec<u64> = reader
-                .packed(self.response_values_per_group(), bits)?
-                .into_iter()
-                .map(|v| switch_up(v, bits))
-                .collect();
+            let values = read_switched(
+                &mut reader,
+                self.response_values_per_group(),
+                self.params.output_bits,
+            )?;
             let wanted = (self.shape.outputs - scores.len()).min(self.per_group);
             scores.extend(self.decrypt_group(key, &values, wanted));
         }
@@ -290,8 +278,23 @@ impl GlwePacked {
     }
 }
 
-/// One group's product: the input times the group's weight polynomial, plus its biases, then the
-/// mask and the first `per_group` body coefficients switched down to the output width.
+/// Modulus-switches 64-bit values down to `bits` and packs them.
+fn pack_switched(values: &[u64], bits: u32) -> Vec<u8> {
+    let switched: Vec<u64> = values.iter().map(|&v| switch_down(v, bits)).collect();
+    wire::pack_bits(&switched, bits)
+}
+
+/// Reads `count` packed `bits`-bit values and puts them back at the top of 64 bits.
+fn read_switched(reader: &mut Reader, count: usize, bits: u32) -> Result<Vec<u64>, WireError> {
+    Ok(reader
+        .packed(count, bits)?
+        .into_iter()
+        .map(|v| switch_up(v, bits))
+        .collect())
+}
+
+/// One group's product: the input times the group's weight polynomial, plus its biases; the mask
+/// and the first `per_group` body coefficients are what the response carries.
 fn evaluate_group(
     server: &GlweServer,
     input: &[Spectrum],
@@ -299,7 +302,7 @@ fn evaluate_group(
     bias: &[u64],
 ) -> Vec<u64> {
     let circuit = &server.circuit;
-    let (n, bits) = (circuit.poly_size(), circuit.params.output_bits);
+    let n = circuit.poly_size();
     let mut product = vec![0u64; input.len() * n];
     for (spectrum, out) in input.iter().zip(product.chunks_exact_mut(n)) {
         server.ntt.multiply(spectrum, weights, out);
@@ -308,8 +311,6 @@ fn evaluate_group(
     for (coefficient, b) in product[mask_len..].iter_mut().zip(bias) {
         *coefficient = coefficient.wrapping_add(*b);
     }
-    product[..mask_len + circuit.per_group]
-        .iter()
-        .map(|&v| switch_down(v, bits))
-        .collect()
+    product.truncate(mask_len + circuit.per_group);
+    product
 }
