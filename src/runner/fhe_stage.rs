@@ -99,34 +99,46 @@ fn measure_cell(
 ) -> anyhow::Result<FheRow> {
     let fhe = &experiment.spec.fhe;
     let all = fhe.samples.unwrap_or(test.len()).min(test.len());
-    let reduce = |e: &Example| Example {
-        liked: e
-            .liked
-            .iter()
-            .copied()
-            .filter(|&j| j < fhe.integer.inputs)
-            .collect(),
-        ..e.clone()
-    };
     reset_peak_rss();
     let mut row = match pipeline {
         Pipeline::GlwePacked => measure::<GlwePacked>(quantized, &test[..all])?,
         Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all])?,
-        Pipeline::Integer => {
-            let reduced = quantized.restrict(fhe.integer.inputs, fhe.integer.outputs);
-            let samples: Vec<Example> = test.iter().take(fhe.integer.samples).map(reduce).collect();
-            let mut row = measure::<Integer>(&reduced, &samples)?;
-            let full = (quantized.weights.len() * experiment.pool.len()) as f64;
-            row.eval_ms_extrapolated_full =
-                Some(row.eval_ms_median * full / (row.inputs * row.outputs) as f64);
-            row.hit_at_1 = None;
-            row
-        }
+        Pipeline::Integer => measure_integer_slice(experiment, quantized, test)?,
     };
     row.peak_rss_mb = peak_rss_mb();
     row.experiment = experiment.spec.name.clone();
     row.seed = experiment.spec.seed;
     row.git_rev = experiment.git_rev.clone();
+    Ok(row)
+}
+
+/// The `integer` baseline on the spec's slice of the model (first inputs and outputs), with
+/// the liked sets cut to that slice; its full-size time is a linear extrapolation.
+fn measure_integer_slice(
+    experiment: &Experiment,
+    quantized: &QuantizedModel,
+    test: &[Example],
+) -> anyhow::Result<FheRow> {
+    let slice = &experiment.spec.fhe.integer;
+    let reduced = quantized.restrict(slice.inputs, slice.outputs);
+    let samples: Vec<Example> = test
+        .iter()
+        .take(slice.samples)
+        .map(|e| Example {
+            liked: e
+                .liked
+                .iter()
+                .copied()
+                .filter(|&j| j < slice.inputs)
+                .collect(),
+            ..e.clone()
+        })
+        .collect();
+    let mut row = measure::<Integer>(&reduced, &samples)?;
+    let full = (quantized.weights.len() * experiment.pool.len()) as f64;
+    row.eval_ms_extrapolated_full =
+        Some(row.eval_ms_median * full / (row.inputs * row.outputs) as f64);
+    row.hit_at_1 = None;
     Ok(row)
 }
 
