@@ -1,6 +1,7 @@
 //! The FHE circuits: exact against the quantized plaintext model, and every kind of malformed
 //! message gives a typed error, never a panic.
 
+use cipherscale::fhe::argmax::GlweArgmax;
 use cipherscale::fhe::glwe::GlwePacked;
 use cipherscale::fhe::integer::Integer;
 use cipherscale::fhe::lwe::Lwe;
@@ -18,7 +19,8 @@ fn random_liked(movies: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     (0..movies).filter(|_| rng.random_bool(0.3)).collect()
 }
 
-/// Every score of `samples` random liked sets (including none and all) decrypts exactly.
+/// Every output of `samples` random liked sets (including none and all) decrypts exactly to
+/// what the plaintext model gives (the scores, or the top index for a private-output circuit).
 fn assert_exact<C: Circuit>(model: &QuantizedModel, samples: usize) {
     let circuit = C::plan(model).unwrap();
     let (key, eval_key) = circuit.keygen();
@@ -32,7 +34,7 @@ fn assert_exact<C: Circuit>(model: &QuantizedModel, samples: usize) {
         let scores = circuit.decrypt(&key, &response).unwrap();
         assert_eq!(
             scores,
-            model.scores(&liked),
+            C::expected(model, &liked),
             "{} bits, {movies} movies, liked {liked:?}",
             model.bits
         );
@@ -69,6 +71,33 @@ fn integer_baseline_is_exact_on_a_reduced_model() {
 }
 
 /// Feeds every malformed variant of a valid message to `open` and checks the error kind.
+#[test]
+fn glwe_argmax_returns_the_plaintext_top_index_with_one_or_two_tables_per_match() {
+    // p = 2 plays each match with one many-LUT bootstrap, p = 3 with two, on the same set.
+    let float = random_model(50, 3);
+    for p in [2, 3] {
+        assert_exact::<GlweArgmax>(&QuantizedModel::quantize_scores(&float, p), 2);
+    }
+}
+
+#[test]
+fn glwe_argmax_breaks_ties_towards_the_lower_index_and_handles_odd_pools() {
+    let flat = FloatModel {
+        weights: vec![vec![0.0; 7]; 7],
+        bias: vec![0.0; 7],
+    };
+    let model = QuantizedModel::quantize_scores(&flat, 2);
+    assert_exact::<GlweArgmax>(&model, 0);
+    assert_exact::<GlweArgmax>(&QuantizedModel::quantize_scores(&random_model(7, 4), 2), 3);
+}
+
+#[test]
+fn glwe_argmax_refuses_scores_wider_than_its_sets() {
+    let float = random_model(10, 5);
+    assert!(GlweArgmax::plan(&QuantizedModel::quantize_scores(&float, 7)).is_err());
+    assert!(GlweArgmax::plan(&QuantizedModel::quantize(&float, 8)).is_err());
+}
+
 fn assert_rejects_malformed(valid: &[u8], open: impl Fn(&[u8]) -> Result<Vec<i64>, WireError>) {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let truncated = &valid[..valid.len() - 1];

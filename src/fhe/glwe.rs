@@ -1,19 +1,12 @@
 //! `glwe-packed`: the liked vector as one GLWE polynomial, dot products by plaintext polynomial
-//! multiplication, bias fused into the same pass, modulus-switched request and response.
-//!
-//! Layout: with `m` outputs per product, input `j` sits at coefficient `m * j`. The weight
-//! polynomial of a group of `m` outputs holds `w[c][j]` at degree `c - m * j` (negated and shifted
-//! by `N` when negative), so coefficient `c < m` of the product is exactly `sum_j w[c][j] x[j]`:
-//! every (c, j) pair lands on its own degree as long as `m * inputs <= N`. The results sit in the
-//! low coefficients, which is what lets the response keep only `m` body coefficients.
+//! multiplication ([`super::packing`]), bias fused into the same pass, modulus-switched request
+//! and response. The results sit in the low coefficients, which is what lets the response keep
+//! only `m` body coefficients per product.
 
-use anyhow::ensure;
-use tfhe::core_crypto::prelude::*;
-
-use super::encoding::{switch_down, switch_up};
-use super::leveled::{compression_seed, fresh_seed, Leveled, NoiseGrowth, SecretKey};
+use super::leveled::{Leveled, NoiseGrowth, SecretKey};
 use super::ntt::{Ntt, Spectrum};
-use super::wire::{self, Kind, Reader, Stamp, WireError};
+use super::packing::{pack_switched, read_switched, Packing};
+use super::wire::{Kind, Reader, Stamp, WireError};
 use super::{Circuit, Pipeline, Shape, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use crate::model::QuantizedModel;
 
@@ -22,9 +15,7 @@ use crate::model::QuantizedModel;
 pub struct GlwePacked {
     shape: Shape,
     params: Leveled,
-    /// Outputs computed by one polynomial product.
-    per_group: usize,
-    groups: usize,
+    packing: Packing,
     stamp: Stamp,
 }
 
@@ -46,44 +37,18 @@ pub struct GlweServer {
 
 impl GlwePacked {
     fn poly_size(&self) -> usize {
-        self.params.polynomial_size.0
-    }
-
-    /// The weight polynomial of group `g` (see the module docs for the layout).
-    fn weight_polynomial(&self, model: &QuantizedModel, group: usize) -> Vec<u64> {
-        let (n, m) = (self.poly_size(), self.per_group);
-        let mut poly = vec![0u64; n];
-        for c in 0..m {
-            let Some(row) = model.weights.get(group * m + c) else {
-                break;
-            };
-            for (j, &w) in row.iter().enumerate() {
-                let degree = c as isize - (m * j) as isize;
-                let w = i64::from(w) as u64;
-                if degree >= 0 {
-                    poly[degree as usize] = w;
-                } else {
-                    poly[(n as isize + degree) as usize] = w.wrapping_neg();
-                }
-            }
-        }
-        poly
+        self.packing.n()
     }
 
     fn group_bias(&self, model: &QuantizedModel, group: usize) -> Vec<u64> {
-        let outputs =
-            group * self.per_group..((group + 1) * self.per_group).min(self.shape.outputs);
-        outputs
+        self.packing
+            .group_outputs(group)
             .map(|c| self.params.encoding.encode(i64::from(model.bias[c])))
             .collect()
     }
 
-    fn request_payload_len(&self) -> usize {
-        16 + wire::packed_len(self.poly_size(), self.params.input_bits)
-    }
-
     fn response_values_per_group(&self) -> usize {
-        self.params.mask_len() + self.per_group
+        self.params.mask_len() + self.packing.per_group
     }
 }
 
@@ -99,26 +64,23 @@ impl Circuit for GlwePacked {
             switch_output: true,
         };
         let params = Leveled::plan(&shape, growth)?;
-        let n = params.polynomial_size.0;
-        ensure!(
-            shape.inputs <= n,
-            "{} inputs do not fit a polynomial of size {n}",
-            shape.inputs
-        );
-        let max_per_group = (n / shape.inputs.max(1)).max(1);
-        let groups = shape.outputs.div_ceil(max_per_group);
-        let per_group = shape.outputs.div_ceil(groups);
+        let packing = Packing::plan(
+            &shape,
+            params.glwe_dimension,
+            params.polynomial_size,
+            params.input_bits,
+        )?;
         let description = format!(
-            "glwe-packed; {}; {}x{} in {groups} groups",
+            "glwe-packed; {}; {}x{} in {} groups",
             params.describe(),
             shape.inputs,
-            shape.outputs
+            shape.outputs,
+            packing.groups
         );
         Ok(Self {
             shape,
             params,
-            per_group,
-            groups,
+            packing,
             stamp: Stamp::new(Pipeline::GlwePacked, &description),
         })
     }
@@ -131,8 +93,8 @@ impl Circuit for GlwePacked {
         format!(
             "{}; {} products of {} outputs",
             self.params.describe(),
-            self.groups,
-            self.per_group
+            self.packing.groups,
+            self.packing.per_group
         )
     }
 
@@ -162,10 +124,10 @@ impl Circuit for GlwePacked {
             ));
         }
         let ntt = Ntt::new(self.poly_size());
-        let weights = (0..self.groups)
-            .map(|g| ntt.forward(&self.weight_polynomial(model, g)))
+        let weights = (0..self.packing.groups)
+            .map(|g| ntt.forward(&self.packing.weight_polynomial(model, g)))
             .collect();
-        let bias = (0..self.groups)
+        let bias = (0..self.packing.groups)
             .map(|g| self.group_bias(model, g))
             .collect();
         Ok(GlweServer {
@@ -177,27 +139,12 @@ impl Circuit for GlwePacked {
     }
 
     fn encrypt(&self, key: &GlweClientKey, liked: &[usize]) -> Vec<u8> {
-        let mut plaintext = vec![0u64; self.poly_size()];
-        for &j in liked {
-            plaintext[j * self.per_group] = self.params.encoding.encode(1);
-        }
-        let (seed, mut seeder) = fresh_seed();
-        let mut ciphertext = SeededGlweCiphertext::new(
-            0u64,
-            self.params.glwe_size(),
-            self.params.polynomial_size,
-            compression_seed(seed),
-            CiphertextModulus::new_native(),
-        );
-        encrypt_seeded_glwe_ciphertext(
+        let payload = self.packing.encrypt(
             &key.secret.glwe,
-            &mut ciphertext,
-            &PlaintextList::from_container(plaintext),
+            liked,
+            self.params.encoding.encode(1),
             self.params.noise,
-            seeder.as_mut(),
         );
-        let mut payload = seed.to_le_bytes().to_vec();
-        payload.extend(pack_switched(ciphertext.as_ref(), self.params.input_bits));
         self.stamp.seal(Kind::Request, &payload)
     }
 
@@ -206,33 +153,12 @@ impl Circuit for GlwePacked {
         let payload = circuit
             .stamp
             .open(Kind::Request, request, MAX_REQUEST_BYTES)?;
-        if payload.len() != circuit.request_payload_len() {
-            return Err(WireError::Malformed(format!(
-                "request payload is {} bytes, this circuit takes {}",
-                payload.len(),
-                circuit.request_payload_len()
-            )));
-        }
-        let mut reader = Reader::new(payload);
-        let seed = reader.u128()?;
-        let body = read_switched(&mut reader, circuit.poly_size(), circuit.params.input_bits)?;
-        reader.finish()?;
-        let input = SeededGlweCiphertext::from_container(
-            body,
-            circuit.params.glwe_size(),
-            compression_seed(seed),
-            CiphertextModulus::new_native(),
-        )
-        .decompress_into_glwe_ciphertext();
-        let spectra: Vec<Spectrum> = input
-            .as_ref()
-            .chunks_exact(circuit.poly_size())
-            .map(|p| server.ntt.forward(p))
-            .collect();
+        let input = circuit.packing.read_request(&server.ntt, payload)?;
+        let kept = circuit.response_values_per_group();
         let mut payload = Vec::new();
         for (weights, bias) in server.weights.iter().zip(&server.bias) {
-            let values = evaluate_group(server, &spectra, weights, bias);
-            payload.extend(pack_switched(&values, circuit.params.output_bits));
+            let product = circuit.packing.product(&server.ntt, &input, weights, bias);
+            payload.extend(pack_switched(&product[..kept], circuit.params.output_bits));
         }
         Ok(circuit.stamp.seal(Kind::Response, &payload))
     }
@@ -243,13 +169,13 @@ impl Circuit for GlwePacked {
             .open(Kind::Response, response, MAX_RESPONSE_BYTES)?;
         let mut reader = Reader::new(payload);
         let mut scores = Vec::with_capacity(self.shape.outputs);
-        for _ in 0..self.groups {
+        for group in 0..self.packing.groups {
             let values = read_switched(
                 &mut reader,
                 self.response_values_per_group(),
                 self.params.output_bits,
             )?;
-            let wanted = (self.shape.outputs - scores.len()).min(self.per_group);
+            let wanted = self.packing.group_outputs(group).len();
             scores.extend(self.decrypt_group(key, &values, wanted));
         }
         reader.finish()?;
@@ -276,41 +202,4 @@ impl GlwePacked {
             .map(|v| self.params.encoding.decode(v))
             .collect()
     }
-}
-
-/// Modulus-switches 64-bit values down to `bits` and packs them.
-fn pack_switched(values: &[u64], bits: u32) -> Vec<u8> {
-    let switched: Vec<u64> = values.iter().map(|&v| switch_down(v, bits)).collect();
-    wire::pack_bits(&switched, bits)
-}
-
-/// Reads `count` packed `bits`-bit values and puts them back at the top of 64 bits.
-fn read_switched(reader: &mut Reader, count: usize, bits: u32) -> Result<Vec<u64>, WireError> {
-    Ok(reader
-        .packed(count, bits)?
-        .into_iter()
-        .map(|v| switch_up(v, bits))
-        .collect())
-}
-
-/// One group's product: the input times the group's weight polynomial, plus its biases; the mask
-/// and the first `per_group` body coefficients are what the response carries.
-fn evaluate_group(
-    server: &GlweServer,
-    input: &[Spectrum],
-    weights: &Spectrum,
-    bias: &[u64],
-) -> Vec<u64> {
-    let circuit = &server.circuit;
-    let n = circuit.poly_size();
-    let mut product = vec![0u64; input.len() * n];
-    for (spectrum, out) in input.iter().zip(product.chunks_exact_mut(n)) {
-        server.ntt.multiply(spectrum, weights, out);
-    }
-    let mask_len = circuit.params.mask_len();
-    for (coefficient, b) in product[mask_len..].iter_mut().zip(bias) {
-        *coefficient = coefficient.wrapping_add(*b);
-    }
-    product.truncate(mask_len + circuit.per_group);
-    product
 }

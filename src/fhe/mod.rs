@@ -6,17 +6,21 @@
 //! - [`lwe::Lwe`]: one LWE ciphertext per input, cleartext multiply-and-add, no bootstrapping.
 //! - [`integer::Integer`]: tfhe's high-level `FheInt16` arithmetic with a server key: the
 //!   conventional baseline.
+//! - [`argmax::GlweArgmax`]: the packed layer under a shortint key, then an argmax by programmable
+//!   bootstrapping; the client learns one index, not the scores (the private-output circuit).
 //!
 //! Client and server are split by type: a client key type appears only in `keygen`, `encrypt` and
 //! `decrypt`; the server side ([`Circuit::Server`]) is built from the public model and the uploaded
 //! evaluation-key bytes, and evaluates bytes to bytes.
 
+pub mod argmax;
 pub mod encoding;
 pub mod glwe;
 pub mod integer;
 pub mod leveled;
 pub mod lwe;
 mod ntt;
+pub mod packing;
 pub mod wire;
 
 use std::fmt;
@@ -52,6 +56,7 @@ pub enum Pipeline {
     GlwePacked,
     Lwe,
     Integer,
+    GlweArgmax,
 }
 
 impl Pipeline {
@@ -60,6 +65,7 @@ impl Pipeline {
             Pipeline::GlwePacked => 1,
             Pipeline::Lwe => 2,
             Pipeline::Integer => 3,
+            Pipeline::GlweArgmax => 4,
         }
     }
 
@@ -68,6 +74,7 @@ impl Pipeline {
             Pipeline::GlwePacked => "glwe-packed",
             Pipeline::Lwe => "lwe",
             Pipeline::Integer => "integer",
+            Pipeline::GlweArgmax => "glwe-argmax",
         }
     }
 }
@@ -138,6 +145,21 @@ pub trait Circuit: Sized {
     fn encrypt(&self, key: &Self::ClientKey, liked: &[usize]) -> Vec<u8>;
     /// Server: the response to a request.
     fn eval(server: &Self::Server, request: &[u8]) -> Result<Vec<u8>, WireError>;
-    /// Client: the scores in a response.
+    /// Client: what a response holds: the scores, or for a private-output circuit the index.
     fn decrypt(&self, key: &Self::ClientKey, response: &[u8]) -> Result<Vec<i64>, WireError>;
+
+    /// What an exact circuit's [`Circuit::decrypt`] returns for `liked`, computed in plaintext.
+    fn expected(model: &QuantizedModel, liked: &[usize]) -> Vec<i64> {
+        model.scores(liked)
+    }
+
+    /// The recommended movie in a decrypted output (ties to the lower index).
+    fn top_pick(output: &[i64]) -> Option<usize> {
+        crate::model::top_k_by_score(output, 1).first().copied()
+    }
+
+    /// Programmable bootstraps the server runs per request.
+    fn bootstraps(&self) -> usize {
+        0
+    }
 }

@@ -7,7 +7,7 @@
 //! | 4 | magic `CSFH` |
 //! | 2 | format version ([`VERSION`]) |
 //! | 1 | kind: 1 request, 2 response, 3 evaluation key |
-//! | 1 | pipeline: 1 `glwe-packed`, 2 `lwe`, 3 `integer` |
+//! | 1 | pipeline: 1 `glwe-packed`, 2 `lwe`, 3 `integer`, 4 `glwe-argmax` |
 //! | 8 | fingerprint of the circuit's public parameters |
 //! | 8 | payload length in bytes |
 //!

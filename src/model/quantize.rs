@@ -43,6 +43,57 @@ impl QuantizedModel {
         }
     }
 
+    /// A model whose every score, for any 0/1 input, is a `score_bits`-bit unsigned integer
+    /// once [`Self::score_bounds`]' lower end is subtracted: the scores are rounded to
+    /// `score_bits` bits by rounding each weight and bias on the finest scale that keeps the
+    /// worst-case range (all positive or all negative weights liked) within `2^score_bits - 1`.
+    /// Here `bits` records the score width, not a weight width.
+    pub fn quantize_scores(model: &FloatModel, score_bits: u32) -> Self {
+        assert!(
+            (1..=16).contains(&score_bits),
+            "score width {score_bits} outside 1..=16"
+        );
+        let limit = (1i64 << score_bits) - 1;
+        let (lo, hi) = float_score_bounds(model);
+        let ideal = ((hi - lo) / limit as f64).max(f64::MIN_POSITIVE);
+        // Rounding can make a slightly finer scale fit, or the ideal one overflow: walk a
+        // geometric grid from below the ideal scale and keep the finest that fits.
+        let fits = (0..400)
+            .map(|step| ideal * 0.8 * 1.01f64.powi(step))
+            .map(|scale| Self::with_scale(model, score_bits, scale))
+            .find(|q| {
+                let (lo, hi) = q.score_bounds();
+                hi - lo <= limit
+            });
+        fits.unwrap_or_else(|| Self::with_scale(model, score_bits, f64::MAX))
+    }
+
+    fn with_scale(model: &FloatModel, bits: u32, scale: f64) -> Self {
+        let to_int = |v: &f64| (v / scale).round() as i32;
+        Self {
+            bits,
+            scale,
+            weights: model
+                .weights
+                .iter()
+                .map(|row| row.iter().map(to_int).collect())
+                .collect(),
+            bias: model.bias.iter().map(to_int).collect(),
+        }
+    }
+
+    /// The lowest and highest score any 0/1 input can produce, over all outputs.
+    pub fn score_bounds(&self) -> (i64, i64) {
+        let bounds = self.weights.iter().zip(&self.bias).map(|(row, &bias)| {
+            let positive: i64 = row.iter().map(|&w| i64::from(w.max(0))).sum();
+            let negative: i64 = row.iter().map(|&w| i64::from(w.min(0))).sum();
+            (i64::from(bias) + negative, i64::from(bias) + positive)
+        });
+        bounds.fold((i64::MAX, i64::MIN), |(lo, hi), (l, h)| {
+            (lo.min(l), hi.max(h))
+        })
+    }
+
     /// The sub-model of the first `inputs` movies as inputs and first `outputs` as outputs,
     /// for baselines too slow to run at full size.
     pub fn restrict(&self, inputs: usize, outputs: usize) -> Self {
@@ -72,20 +123,22 @@ impl QuantizedModel {
 
     /// Signed bits needed to hold any score this model can produce for a 0/1 input.
     pub fn accumulator_bits(&self) -> u32 {
-        let widest = self
-            .weights
-            .iter()
-            .zip(&self.bias)
-            .map(|(row, &bias)| {
-                let positive: i64 = row.iter().map(|&w| i64::from(w.max(0))).sum();
-                let negative: i64 = row.iter().map(|&w| i64::from(w.min(0))).sum();
-                (positive + i64::from(bias)).max(-(negative + i64::from(bias)) - 1)
-            })
-            .max()
-            .unwrap_or(0)
-            .max(0);
+        let (lo, hi) = self.score_bounds();
+        let widest = hi.max(-lo - 1).max(0);
         65 - widest.leading_zeros()
     }
+}
+
+/// The float analogue of [`QuantizedModel::score_bounds`].
+fn float_score_bounds(model: &FloatModel) -> (f64, f64) {
+    let bounds = model.weights.iter().zip(&model.bias).map(|(row, &bias)| {
+        let positive: f64 = row.iter().map(|&w| w.max(0.0)).sum();
+        let negative: f64 = row.iter().map(|&w| w.min(0.0)).sum();
+        (bias + negative, bias + positive)
+    });
+    bounds.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (l, h)| {
+        (lo.min(l), hi.max(h))
+    })
 }
 
 impl Recommender for QuantizedModel {
@@ -141,6 +194,21 @@ mod tests {
                 (f - *i as f64 * q.scale).abs() <= 3.0 * q.scale / 2.0,
                 "{f} vs {i}"
             );
+        }
+    }
+
+    #[test]
+    fn score_quantization_keeps_every_score_in_p_bits_and_uses_the_range() {
+        for p in 1..=8 {
+            let q = QuantizedModel::quantize_scores(&model(), p);
+            let (lo, hi) = q.score_bounds();
+            assert!(hi - lo < 1 << p, "{p}: {lo}..{hi}");
+            for liked in [vec![], vec![0], vec![1], vec![0, 1]] {
+                assert!(q.scores(&liked).iter().all(|s| (lo..=hi).contains(s)));
+            }
+            if p >= 4 {
+                assert!(hi - lo >= 1 << (p - 1), "{p}: {lo}..{hi} wastes a bit");
+            }
         }
     }
 

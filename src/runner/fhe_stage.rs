@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use super::Experiment;
 use crate::data::Example;
-use crate::fhe::{glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline};
-use crate::model::{top_k_by_score, QuantizedModel};
+use crate::fhe::{
+    argmax::GlweArgmax, glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline,
+};
+use crate::model::QuantizedModel;
 use crate::report::{emit, CsvSink, Table};
 use crate::stats::percentile;
 
@@ -104,6 +106,7 @@ fn measure_cell(
         Pipeline::GlwePacked => measure::<GlwePacked>(quantized, &test[..all])?,
         Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all])?,
         Pipeline::Integer => measure_integer_slice(experiment, quantized, test)?,
+        Pipeline::GlweArgmax => measure::<GlweArgmax>(quantized, &test[..all])?,
     };
     row.peak_rss_mb = peak_rss_mb();
     row.experiment = experiment.spec.name.clone();
@@ -161,11 +164,11 @@ fn measure<C: Circuit>(model: &QuantizedModel, samples: &[Example]) -> anyhow::R
         let started = Instant::now();
         let scores = circuit.decrypt(&client_key, &response)?;
         decrypt.push(elapsed_ms(started));
-        let expected = model.scores(&example.liked);
-        let top = top_k_by_score(&scores, 1);
-        agree += usize::from(top == top_k_by_score(&expected, 1));
+        let expected = C::expected(model, &example.liked);
+        let top = C::top_pick(&scores);
+        agree += usize::from(top == C::top_pick(&expected));
         errors += usize::from(scores != expected);
-        hits += usize::from(top.first() == Some(&example.label));
+        hits += usize::from(top == Some(example.label));
         (request_bytes, response_bytes) = (request.len(), response.len());
     }
     let n = samples.len().max(1) as f64;
