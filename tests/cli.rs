@@ -207,7 +207,8 @@ fn quick_run_on_the_real_data() {
             ("lwe", "2"),
             ("lwe", "8"),
             ("integer", "2"),
-            ("integer", "8")
+            ("integer", "8"),
+            ("glwe-argmax", "2")
         ]
     );
     for row in &rows {

@@ -98,6 +98,42 @@ fn glwe_argmax_refuses_scores_wider_than_its_sets() {
     assert!(GlweArgmax::plan(&QuantizedModel::quantize(&float, 8)).is_err());
 }
 
+#[test]
+fn glwe_argmax_rejects_malformed_keys_and_messages() {
+    let float = random_model(6, 6);
+    let model = QuantizedModel::quantize_scores(&float, 2);
+    let circuit = GlweArgmax::plan(&model).unwrap();
+    let (key, eval_key) = circuit.keygen();
+    assert!(circuit
+        .server(&model, &eval_key[..eval_key.len() / 2])
+        .is_err());
+    let mut flipped = eval_key.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    let _ = circuit.server(&model, &flipped); // must not panic; a flipped byte may still parse
+    let mut huge_length = eval_key.clone();
+    huge_length[wire::HEADER_BYTES..wire::HEADER_BYTES + 8].fill(0xff);
+    assert!(circuit.server(&model, &huge_length).is_err());
+    // A key made for 3-bit scores (same tfhe set, other circuit) is refused by its stamp.
+    let other = GlweArgmax::plan(&QuantizedModel::quantize_scores(&float, 3)).unwrap();
+    let (_, other_key) = other.keygen();
+    assert!(matches!(
+        circuit.server(&model, &other_key),
+        Err(WireError::WrongParameters { .. })
+    ));
+    let server = circuit.server(&model, &eval_key).unwrap();
+    let request = circuit.encrypt(&key, &[0, 2]);
+    assert_rejects_malformed(&request, |bytes| {
+        GlweArgmax::eval(&server, bytes).map(|_| vec![])
+    });
+    let response = GlweArgmax::eval(&server, &request).unwrap();
+    assert_rejects_malformed(&response, |bytes| circuit.decrypt(&key, bytes));
+    assert!(matches!(
+        GlweArgmax::eval(&server, &response),
+        Err(WireError::WrongKind { .. })
+    ));
+}
+
 fn assert_rejects_malformed(valid: &[u8], open: impl Fn(&[u8]) -> Result<Vec<i64>, WireError>) {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let truncated = &valid[..valid.len() - 1];

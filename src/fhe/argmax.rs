@@ -27,16 +27,19 @@
 use std::ops::RangeInclusive;
 
 use anyhow::ensure;
+use bincode::Options;
 use rayon::prelude::*;
+use tfhe::conformance::ParameterSetConformant;
 use tfhe::core_crypto::prelude::*;
-use tfhe::safe_serialization::{safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::atomic_pattern::AtomicPatternKind;
-use tfhe::shortint::ciphertext::{Degree, NoiseLevel};
+use tfhe::shortint::ciphertext::{Degree, MaxDegree, NoiseLevel};
 use tfhe::shortint::client_key::atomic_pattern::AtomicPatternClientKey;
 use tfhe::shortint::parameters::v1_6::classic::gaussian::p_fail_2_minus_128::ks_pbs as v1_6;
 use tfhe::shortint::parameters::ClassicPBSParameters;
 use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
-use tfhe::shortint::{Ciphertext, ClientKey, PBSOrder, ServerKey};
+use tfhe::shortint::{
+    Ciphertext, ClientKey, CompressedServerKey, PBSOrder, PBSParameters, ServerKey,
+};
 
 use super::encoding::switch_down;
 use super::ntt::{Ntt, Spectrum};
@@ -187,10 +190,6 @@ impl GlweArgmax {
             .collect()
     }
 
-    fn config(&self) -> tfhe::Config {
-        tfhe::ConfigBuilder::with_custom_parameters(self.params).build()
-    }
-
     fn shortint_ciphertext(&self, lwe: LweCiphertextOwned<u64>) -> Ciphertext {
         Ciphertext::new(
             lwe,
@@ -254,6 +253,15 @@ impl GlweArgmax {
         );
         Ok(())
     }
+}
+
+/// The evaluation key's encoding: tfhe's safe serialization covers only the high-level keys
+/// (which need 1- or 2-bit message blocks), so the shortint key goes through bincode with the
+/// size limit enforced while reading, and a conformance check against the parameters after.
+fn key_codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(MAX_EVAL_KEY_BYTES as u64)
 }
 
 fn ceil_log2(value: u64) -> u32 {
@@ -344,14 +352,11 @@ impl Circuit for GlweArgmax {
     }
 
     fn keygen(&self) -> (ArgmaxClientKey, Vec<u8>) {
-        // tfhe's safe serialization covers the high-level keys; their block keys are the
-        // shortint keys of `self.params`.
-        let client = tfhe::ClientKey::generate(self.config());
-        let server = tfhe::CompressedServerKey::new(&client);
-        let mut bytes = Vec::new();
-        safe_serialize(&server, &mut bytes, MAX_EVAL_KEY_BYTES as u64)
+        let shortint = ClientKey::new(self.params);
+        let server = CompressedServerKey::new(&shortint);
+        let bytes = key_codec()
+            .serialize(&server)
             .expect("a fresh key serializes within the limit");
-        let shortint = client.into_raw_parts().0.into_raw_parts();
         let AtomicPatternClientKey::Standard(standard) = &shortint.atomic_pattern else {
             unreachable!("classic KS_PBS parameters give a standard client key")
         };
@@ -372,10 +377,20 @@ impl Circuit for GlweArgmax {
         let payload = self
             .stamp
             .open(Kind::EvalKey, eval_key, MAX_EVAL_KEY_BYTES)?;
-        let compressed: tfhe::CompressedServerKey =
-            safe_deserialize_conformant(payload, MAX_EVAL_KEY_BYTES as u64, &self.config().into())
-                .map_err(|e| WireError::Malformed(format!("evaluation key: {e}")))?;
-        let key = compressed.decompress().into_raw_parts().0.into_raw_parts();
+        let compressed: CompressedServerKey = key_codec()
+            .deserialize(payload)
+            .map_err(|e| WireError::Malformed(format!("evaluation key: {e}")))?;
+        let expected = (
+            PBSParameters::PBS(self.params).into(),
+            MaxDegree::new(self.modulus() - 1),
+        );
+        if !compressed.is_conformant(&expected) {
+            return Err(WireError::Malformed(format!(
+                "evaluation key does not match {}",
+                self.params_name
+            )));
+        }
+        let key = compressed.decompress();
         let ntt = Ntt::new(self.packing.n());
         let weights = (0..self.packing.groups)
             .map(|g| ntt.forward(&self.packing.weight_polynomial(model, g)))

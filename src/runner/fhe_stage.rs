@@ -3,9 +3,10 @@
 //! decryption, records message sizes and peak memory, and checks the decrypted result against the
 //! quantized plaintext model.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use indicatif::ProgressBar;
 use serde::Serialize;
 
 use super::Experiment;
@@ -23,6 +24,7 @@ pub struct FheRow {
     pub experiment: String,
     pub seed: u64,
     pub pipeline: Pipeline,
+    /// Weight width; for `glwe-argmax`, the score width `p`.
     pub bits: u32,
     /// The published tfhe parameter set and what the circuit derives from it.
     pub params: String,
@@ -30,6 +32,8 @@ pub struct FheRow {
     pub inputs: usize,
     pub outputs: usize,
     pub samples: usize,
+    /// Programmable bootstraps per request (0 for the leveled circuits).
+    pub bootstraps: usize,
     /// Fraction of samples whose decrypted top pick equals the plaintext quantized model's.
     pub agreement: f64,
     /// Samples whose decrypted scores differ from the plaintext scores in any output.
@@ -60,19 +64,26 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     } else {
         &spec.fhe.bit_widths
     };
+    let widths = |pipeline: Pipeline| match pipeline {
+        Pipeline::GlweArgmax => &spec.fhe.argmax.bits,
+        _ => bit_widths,
+    };
     let cells: Vec<(Pipeline, u32)> = spec
         .fhe
         .pipelines
         .iter()
-        .flat_map(|&p| bit_widths.iter().map(move |&b| (p, b)))
+        .flat_map(|&p| widths(p).iter().map(move |&b| (p, b)))
         .collect();
     let mut sink = CsvSink::create(&experiment.out.join("fhe.csv"))?;
     let progress = super::stage_progress(super::Stage::Fhe, cells.len());
     let mut rows = Vec::new();
     for (pipeline, bits) in cells {
         progress.set_message(format!("{pipeline} {bits}b"));
-        let quantized = QuantizedModel::quantize(&tuned.model, bits);
-        let row = measure_cell(experiment, pipeline, &quantized, &split.test)
+        let quantized = match pipeline {
+            Pipeline::GlweArgmax => QuantizedModel::quantize_scores(&tuned.model, bits),
+            _ => QuantizedModel::quantize(&tuned.model, bits),
+        };
+        let row = measure_cell(experiment, pipeline, &quantized, &split.test, &progress)
             .with_context(|| format!("{pipeline} at {bits} bits"))?;
         tracing::info!(
             "{pipeline} {bits}b: agreement {:.4}, eval median {:.2} ms, request {} B, response {} B",
@@ -98,15 +109,23 @@ fn measure_cell(
     pipeline: Pipeline,
     quantized: &QuantizedModel,
     test: &[Example],
+    progress: &ProgressBar,
 ) -> anyhow::Result<FheRow> {
     let fhe = &experiment.spec.fhe;
     let all = fhe.samples.unwrap_or(test.len()).min(test.len());
     reset_peak_rss();
     let mut row = match pipeline {
-        Pipeline::GlwePacked => measure::<GlwePacked>(quantized, &test[..all])?,
-        Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all])?,
-        Pipeline::Integer => measure_integer_slice(experiment, quantized, test)?,
-        Pipeline::GlweArgmax => measure::<GlweArgmax>(quantized, &test[..all])?,
+        Pipeline::GlwePacked => measure::<GlwePacked>(quantized, &test[..all], None, progress)?,
+        Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all], None, progress)?,
+        Pipeline::Integer => measure_integer_slice(experiment, quantized, test, progress)?,
+        Pipeline::GlweArgmax => {
+            let argmax = &fhe.argmax;
+            let budget = argmax
+                .budget_minutes
+                .map(|m| Duration::from_secs_f64(m * 60.0));
+            let samples = &test[..argmax.samples.min(test.len())];
+            measure::<GlweArgmax>(quantized, samples, budget, progress)?
+        }
     };
     row.peak_rss_mb = peak_rss_mb();
     row.experiment = experiment.spec.name.clone();
@@ -121,6 +140,7 @@ fn measure_integer_slice(
     experiment: &Experiment,
     quantized: &QuantizedModel,
     test: &[Example],
+    progress: &ProgressBar,
 ) -> anyhow::Result<FheRow> {
     let slice = &experiment.spec.fhe.integer;
     let reduced = quantized.restrict(slice.inputs, slice.outputs);
@@ -137,7 +157,7 @@ fn measure_integer_slice(
             ..e.clone()
         })
         .collect();
-    let mut row = measure::<Integer>(&reduced, &samples)?;
+    let mut row = measure::<Integer>(&reduced, &samples, None, progress)?;
     let full = (quantized.weights.len() * experiment.pool.len()) as f64;
     row.eval_ms_extrapolated_full =
         Some(row.eval_ms_median * full / (row.inputs * row.outputs) as f64);
@@ -145,8 +165,14 @@ fn measure_integer_slice(
     Ok(row)
 }
 
-/// Runs every sample through client and server and compares with the plaintext model.
-fn measure<C: Circuit>(model: &QuantizedModel, samples: &[Example]) -> anyhow::Result<FheRow> {
+/// Runs samples through client and server and compares with the plaintext model; with a
+/// `budget`, stops after the first sample that ends past it (the row counts what was checked).
+fn measure<C: Circuit>(
+    model: &QuantizedModel,
+    samples: &[Example],
+    budget: Option<Duration>,
+    progress: &ProgressBar,
+) -> anyhow::Result<FheRow> {
     let circuit = C::plan(model)?;
     let started = Instant::now();
     let (client_key, eval_key) = circuit.keygen();
@@ -154,7 +180,26 @@ fn measure<C: Circuit>(model: &QuantizedModel, samples: &[Example]) -> anyhow::R
     let server = circuit.server(model, &eval_key)?;
     let (mut encrypt, mut eval, mut decrypt) = (Vec::new(), Vec::new(), Vec::new());
     let (mut agree, mut errors, mut hits, mut request_bytes, mut response_bytes) = (0, 0, 0, 0, 0);
+    let measuring = Instant::now();
+    let mut checked = 0;
     for example in samples {
+        if budget.is_some_and(|b| measuring.elapsed() > b) {
+            tracing::warn!(
+                "{} {}b: stopped at {checked} of {} samples, past the {:.1}-minute budget",
+                circuit.pipeline(),
+                model.bits,
+                samples.len(),
+                budget.map_or(0.0, |b| b.as_secs_f64() / 60.0)
+            );
+            break;
+        }
+        checked += 1;
+        progress.set_message(format!(
+            "{} {}b: sample {checked}/{}",
+            circuit.pipeline(),
+            model.bits,
+            samples.len()
+        ));
         let started = Instant::now();
         let request = circuit.encrypt(&client_key, &example.liked);
         encrypt.push(elapsed_ms(started));
@@ -171,7 +216,7 @@ fn measure<C: Circuit>(model: &QuantizedModel, samples: &[Example]) -> anyhow::R
         hits += usize::from(top == Some(example.label));
         (request_bytes, response_bytes) = (request.len(), response.len());
     }
-    let n = samples.len().max(1) as f64;
+    let n = checked.max(1) as f64;
     Ok(FheRow {
         experiment: String::new(),
         seed: 0,
@@ -180,7 +225,8 @@ fn measure<C: Circuit>(model: &QuantizedModel, samples: &[Example]) -> anyhow::R
         params: circuit.params(),
         inputs: model.weights.first().map_or(0, Vec::len),
         outputs: model.weights.len(),
-        samples: samples.len(),
+        samples: checked,
+        bootstraps: circuit.bootstraps(),
         agreement: agree as f64 / n,
         decryption_errors: errors,
         hit_at_1: Some(hits as f64 / n),
@@ -230,6 +276,7 @@ fn summary_table(rows: &[FheRow]) -> Table {
         "bits",
         "size",
         "samples",
+        "PBS",
         "agree",
         "errors",
         "encrypt ms",
@@ -247,6 +294,7 @@ fn summary_table(rows: &[FheRow]) -> Table {
             r.bits.to_string(),
             format!("{}x{}", r.inputs, r.outputs),
             r.samples.to_string(),
+            r.bootstraps.to_string(),
             format!("{:.4}", r.agreement),
             r.decryption_errors.to_string(),
             format!("{:.2}", r.encrypt_ms),

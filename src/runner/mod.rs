@@ -63,7 +63,7 @@ pub struct Experiment {
 /// A progress bar over a stage's `len` cells, labelled with the stage (hidden when stderr is not
 /// a terminal).
 fn stage_progress(stage: Stage, len: usize) -> indicatif::ProgressBar {
-    let template = format!("{stage} {{bar:30}} {{pos}}/{{len}} {{msg}}");
+    let template = format!("{stage} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {{msg}}");
     indicatif::ProgressBar::new(len as u64)
         .with_style(indicatif::ProgressStyle::with_template(&template).expect("static template"))
 }

@@ -111,6 +111,8 @@ pub struct FheSpec {
     pub samples: Option<usize>,
     /// The reduced size the slow `integer` baseline runs at.
     pub integer: IntegerSpec,
+    /// Score widths and sample count of the slow private-output `glwe-argmax` circuit.
+    pub argmax: ArgmaxSpec,
 }
 
 impl Default for FheSpec {
@@ -121,6 +123,28 @@ impl Default for FheSpec {
             bit_widths: Vec::new(),
             samples: None,
             integer: IntegerSpec::default(),
+            argmax: ArgmaxSpec::default(),
+        }
+    }
+}
+
+/// `glwe-argmax` runs at its own score widths `p` (each on its own published parameter set), on
+/// the first `samples` held-out examples, stopping early once a width has used `budget_minutes`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArgmaxSpec {
+    pub bits: Vec<u32>,
+    pub samples: usize,
+    /// Wall-clock cap per width; the row's `samples` says how many were checked. Absent: none.
+    pub budget_minutes: Option<f64>,
+}
+
+impl Default for ArgmaxSpec {
+    fn default() -> Self {
+        Self {
+            bits: crate::fhe::argmax::SCORE_BITS.collect(),
+            samples: 200,
+            budget_minutes: None,
         }
     }
 }

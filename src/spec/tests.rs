@@ -113,6 +113,14 @@ fn each_rule_names_its_field() {
             "name: d\nseed: 1\ndata: { movies: 10 }\nfhe: { integer: { outputs: 11 } }\n",
             "fhe.integer.outputs",
         ),
+        (
+            "name: d\nseed: 1\nfhe: { argmax: { bits: [4, 8] } }\n",
+            "fhe.argmax.bits[1]",
+        ),
+        (
+            "name: d\nseed: 1\nfhe: { argmax: { budget_minutes: -1 } }\n",
+            "fhe.argmax.budget_minutes",
+        ),
     ];
     for (text, field) in cases {
         let err = parse(text).unwrap_err();
@@ -124,7 +132,7 @@ fn each_rule_names_its_field() {
 fn an_unknown_pipeline_lists_the_known_ones() {
     let msg = message("name: d\nseed: 1\nfhe: { pipelines: [glwe] }\n");
     assert!(
-        msg.contains("unknown variant `glwe`, expected one of `glwe-packed`, `lwe`, `integer`"),
+        msg.contains("unknown variant `glwe`, expected one of `glwe-packed`, `lwe`, `integer`, `glwe-argmax`"),
         "{msg}"
     );
 }

@@ -100,7 +100,26 @@ fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
         fhe.integer.outputs,
         1..=spec.data.movies,
     )?;
-    in_range("fhe.integer.samples", fhe.integer.samples, 1..=1000)
+    in_range("fhe.integer.samples", fhe.integer.samples, 1..=1000)?;
+    validate_list("fhe.argmax.bits", &fhe.argmax.bits)?;
+    for (i, &bits) in fhe.argmax.bits.iter().enumerate() {
+        in_range(
+            &format!("fhe.argmax.bits[{i}]"),
+            bits,
+            crate::fhe::argmax::SCORE_BITS,
+        )?;
+    }
+    in_range("fhe.argmax.samples", fhe.argmax.samples, 1..=1_000_000)?;
+    if let Some(minutes) = fhe.argmax.budget_minutes {
+        if !(minutes > 0.0 && minutes.is_finite()) {
+            return Err(Invalid::new(
+                "fhe.argmax.budget_minutes",
+                format!("{minutes} is not a positive number of minutes"),
+                "leave it out for no cap, or give e.g. 10",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_name(name: &str) -> Result<(), Invalid> {
