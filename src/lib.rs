@@ -6,11 +6,13 @@
 //!
 //! - [`spec`]: YAML experiment specs (`experiments/*.yaml`), parsed strictly and validated.
 //! - [`data`]: MovieLens ratings, the movie pool, leave-one-out examples, the per-user split.
-//! - [`model`]: logistic regression, its b-bit quantization, the popularity baseline, hit@k.
-//! - [`fhe`]: encrypted inference circuits (`glwe-packed`, `lwe`, `integer`), wire format.
+//! - [`model`]: logistic regression, its b-bit quantization (weights, or scores for the argmax
+//!   circuit), the popularity baseline, hit@k.
+//! - [`fhe`]: encrypted inference circuits (`glwe-packed`, `lwe`, `integer`, the private-output
+//!   `glwe-argmax`), the packed layer they share, wire format.
 //! - [`stats`]: summaries over seeds.
 //! - [`report`]: CSV results written row by row, text tables, the git revision.
-//! - [`runner`]: runs a spec's stages (`model` so far) into `results/<name>/`.
+//! - [`runner`]: runs a spec's stages (`model`, `fhe` so far) into `results/<name>/`.
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
 //!
 //! Not built yet (see the README): `serve`, `deploy`, `load`, `sim`, `rl` and the figures.

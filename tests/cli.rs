@@ -190,7 +190,7 @@ fn quick_run_on_the_real_data() {
     let output = cipherscale(&args, tmp.path());
     assert!(output.status.success(), "{}", stderr(&output));
     let csv = std::fs::read_to_string(out.join("model.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 + 7, "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 2 + 7 + 1, "{csv}");
     let mut fhe = csv::Reader::from_path(out.join("fhe.csv")).unwrap();
     let header = fhe.headers().unwrap().clone();
     let column = |name: &str| header.iter().position(|h| h == name).unwrap();

@@ -238,6 +238,16 @@ impl GlweArgmax {
             self.params_name,
             2 * depth.saturating_sub(1)
         );
+        // A response ciphertext sums up to `outputs` win bits, each a fresh bootstrap output, and
+        // decodes with a 2^62 margin, of which half is left to the response's rounding; the
+        // budget allows `norm` outputs within half a step of the set, 2^(62 - P).
+        let message_bits = ceil_log2(self.modulus()) as i32;
+        let outputs = self.shape.outputs as f64;
+        ensure!(
+            outputs.sqrt() <= norm as f64 * 2f64.powi(message_bits - 1),
+            "{}: the sum of {outputs} win bits is over the decryption margin",
+            self.params_name
+        );
         // Fresh GLWE noise (a hard bound for TUniform, 14 sigma for Gaussian) times the largest
         // weight row, plus the request's rounding times the weights: under 1/16 of the margin.
         let fresh = match self.params.glwe_noise_distribution {

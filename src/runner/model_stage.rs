@@ -1,10 +1,12 @@
-//! Stage `model`: per split seed, train the float model, quantize it at every bit width, and
-//! evaluate all of them with the popularity baseline on the held-out users.
+//! Stage `model`: per split seed, train the float model, quantize it at every bit width (and to
+//! the p-bit scores `glwe-argmax` runs, when that pipeline is in the spec), and evaluate all of
+//! them with the popularity baseline on the held-out users.
 
 use serde::Serialize;
 
 use super::Experiment;
 use crate::data::{Example, Split};
+use crate::fhe::Pipeline;
 use crate::model::{evaluate, FloatModel, Popularity, QuantizedModel, Recommender};
 use crate::report::{emit, CsvSink, Table};
 use crate::stats::Summary;
@@ -14,9 +16,10 @@ use crate::stats::Summary;
 pub struct ModelRow {
     pub experiment: String,
     pub seed: u64,
-    /// `popularity`, `float` or `quantized`.
+    /// `popularity`, `float`, `quantized` (b-bit weights) or `scores` (p-bit scores, the model
+    /// `glwe-argmax` runs).
     pub variant: &'static str,
-    /// Quantization width; empty for `popularity` and `float`.
+    /// Weight width, or score width for `scores`; empty for `popularity` and `float`.
     pub bits: Option<u32>,
     pub hit_at_1: f64,
     pub hit_at_5: f64,
@@ -92,6 +95,17 @@ fn evaluate_seed(experiment: &Experiment, seed: u64) -> anyhow::Result<Vec<Model
             &quantized,
             Some(quantized.accumulator_bits()),
         ));
+    }
+    if spec.fhe.pipelines.contains(&Pipeline::GlweArgmax) {
+        for &p in &spec.fhe.argmax.bits {
+            let scores = QuantizedModel::quantize_scores(&float, p);
+            rows.push(row(
+                "scores",
+                Some(p),
+                &scores,
+                Some(scores.accumulator_bits()),
+            ));
+        }
     }
     log_seed(seed, &split, &float, &tuned.validation_hit_at_1);
     Ok(rows)
