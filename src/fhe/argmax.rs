@@ -167,7 +167,7 @@ impl Tournament {
 
 impl GlweArgmax {
     fn modulus(&self) -> u64 {
-        (self.params.message_modulus.0 * self.params.carry_modulus.0) as u64
+        message_space(&self.params)
     }
 
     /// `D`: the torus value of one score step.
@@ -274,6 +274,11 @@ fn key_codec() -> impl Options {
         .with_limit(MAX_EVAL_KEY_BYTES as u64)
 }
 
+/// Message x carry modulus: the values one bootstrap distinguishes (below the padding bit).
+fn message_space(params: &ClassicPBSParameters) -> u64 {
+    params.message_modulus.0 * params.carry_modulus.0
+}
+
 fn ceil_log2(value: u64) -> u32 {
     64 - value.saturating_sub(1).leading_zeros()
 }
@@ -297,7 +302,7 @@ impl Circuit for GlweArgmax {
             highest - offset < 1 << p,
             "scores span {offset}..={highest}, more than {p} bits: quantize with QuantizedModel::quantize_scores"
         );
-        let modulus = (params.message_modulus.0 * params.carry_modulus.0) as u64;
+        let modulus = message_space(&params);
         ensure!(
             modulus >= 1 << (p + 1),
             "{params_name} holds fewer than {} bits",
@@ -637,8 +642,7 @@ mod tests {
     fn every_supported_width_names_a_set_with_room_for_the_difference() {
         for p in SCORE_BITS {
             let (name, params) = published(p).unwrap();
-            let modulus = params.message_modulus.0 * params.carry_modulus.0;
-            assert!(modulus >= 1 << (p + 1), "{name}");
+            assert!(message_space(&params) >= 1 << (p + 1), "{name}");
         }
         assert!(published(7).is_none());
     }
