@@ -104,16 +104,7 @@ fn glwe_argmax_rejects_malformed_keys_and_messages() {
     let model = QuantizedModel::quantize_scores(&float, 2);
     let circuit = GlweArgmax::plan(&model).unwrap();
     let (key, eval_key) = circuit.keygen();
-    assert!(circuit
-        .server(&model, &eval_key[..eval_key.len() / 2])
-        .is_err());
-    let mut flipped = eval_key.clone();
-    let middle = flipped.len() / 2;
-    flipped[middle] ^= 0xff;
-    let _ = circuit.server(&model, &flipped); // must not panic; a flipped byte may still parse
-    let mut huge_length = eval_key.clone();
-    huge_length[wire::HEADER_BYTES..wire::HEADER_BYTES + 8].fill(0xff);
-    assert!(circuit.server(&model, &huge_length).is_err());
+    assert_rejects_bad_keys(&circuit, &model, &eval_key);
     // A key made for 3-bit scores (same tfhe set, other circuit) is refused by its stamp.
     let other = GlweArgmax::plan(&QuantizedModel::quantize_scores(&float, 3)).unwrap();
     let (_, other_key) = other.keygen();
@@ -132,6 +123,24 @@ fn glwe_argmax_rejects_malformed_keys_and_messages() {
         GlweArgmax::eval(&server, &response),
         Err(WireError::WrongKind { .. })
     ));
+}
+
+/// Truncated, garbage and huge-length keys are refused; a flipped byte must not panic.
+fn assert_rejects_bad_keys<C: Circuit>(circuit: &C, model: &QuantizedModel, eval_key: &[u8]) {
+    assert!(circuit
+        .server(model, &eval_key[..eval_key.len() / 2])
+        .is_err());
+    let mut flipped = eval_key.to_vec();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    let _ = circuit.server(model, &flipped); // a flipped byte may still parse
+    assert!(matches!(
+        circuit.server(model, b"garbage"),
+        Err(WireError::Truncated(_) | WireError::BadMagic)
+    ));
+    let mut huge_length = eval_key.to_vec();
+    huge_length[wire::HEADER_BYTES..wire::HEADER_BYTES + 8].fill(0xff);
+    assert!(circuit.server(model, &huge_length).is_err());
 }
 
 fn assert_rejects_malformed(valid: &[u8], open: impl Fn(&[u8]) -> Result<Vec<i64>, WireError>) {
@@ -231,17 +240,7 @@ fn integer_rejects_malformed_keys_and_requests() {
     let model = QuantizedModel::quantize(&random_model(50, 9), 8).restrict(2, 1);
     let circuit = Integer::plan(&model).unwrap();
     let (key, eval_key) = circuit.keygen();
-    assert!(circuit
-        .server(&model, &eval_key[..eval_key.len() / 2])
-        .is_err());
-    let mut flipped = eval_key.clone();
-    let middle = flipped.len() / 2;
-    flipped[middle] ^= 0xff;
-    let _ = circuit.server(&model, &flipped); // must not panic; a flipped byte may still parse
-    assert!(matches!(
-        circuit.server(&model, b"garbage"),
-        Err(WireError::Truncated(_) | WireError::BadMagic)
-    ));
+    assert_rejects_bad_keys(&circuit, &model, &eval_key);
     let server = circuit.server(&model, &eval_key).unwrap();
     let request = circuit.encrypt(&key, &[1]);
     assert!(Integer::eval(&server, &request[..request.len() - 3]).is_err());

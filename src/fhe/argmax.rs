@@ -45,7 +45,7 @@ use super::encoding::switch_down;
 use super::ntt::{Ntt, Spectrum};
 use super::packing::{pack_switched, read_switched, Packing};
 use super::wire::{Kind, Reader, Stamp, WireError};
-use super::{Circuit, Pipeline, Shape, MAX_EVAL_KEY_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
+use super::{Circuit, Pipeline, Shape, MAX_EVAL_KEY_BYTES, MAX_RESPONSE_BYTES};
 use crate::model::QuantizedModel;
 
 /// The score widths this circuit supports.
@@ -455,10 +455,9 @@ impl Circuit for GlweArgmax {
 
     fn eval(server: &ArgmaxServer, request: &[u8]) -> Result<Vec<u8>, WireError> {
         let circuit = &server.circuit;
-        let payload = circuit
-            .stamp
-            .open(Kind::Request, request, MAX_REQUEST_BYTES)?;
-        let input = circuit.packing.read_request(&server.ntt, payload)?;
+        let input = circuit
+            .packing
+            .read_request(&server.ntt, &circuit.stamp, request)?;
         let scores = server.scores(&input);
         let won = server.play(scores);
         let winners: Vec<LweCiphertextOwned<u64>> = (0..circuit.shape.outputs)

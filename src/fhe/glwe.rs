@@ -7,7 +7,7 @@ use super::leveled::{Leveled, NoiseGrowth, SecretKey};
 use super::ntt::{Ntt, Spectrum};
 use super::packing::{pack_switched, read_switched, Packing};
 use super::wire::{Kind, Reader, Stamp, WireError};
-use super::{Circuit, Pipeline, Shape, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
+use super::{Circuit, Pipeline, Shape, MAX_RESPONSE_BYTES};
 use crate::model::QuantizedModel;
 
 /// A planned `glwe-packed` circuit: public parameters only.
@@ -150,10 +150,9 @@ impl Circuit for GlwePacked {
 
     fn eval(server: &GlweServer, request: &[u8]) -> Result<Vec<u8>, WireError> {
         let circuit = &server.circuit;
-        let payload = circuit
-            .stamp
-            .open(Kind::Request, request, MAX_REQUEST_BYTES)?;
-        let input = circuit.packing.read_request(&server.ntt, payload)?;
+        let input = circuit
+            .packing
+            .read_request(&server.ntt, &circuit.stamp, request)?;
         let kept = circuit.response_values_per_group();
         let mut payload = Vec::new();
         for (weights, bias) in server.weights.iter().zip(&server.bias) {

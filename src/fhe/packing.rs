@@ -15,8 +15,8 @@ use tfhe::core_crypto::prelude::*;
 use super::encoding::{switch_down, switch_up};
 use super::leveled::{compression_seed, fresh_seed};
 use super::ntt::{Ntt, Spectrum};
-use super::wire::{self, Reader, WireError};
-use super::Shape;
+use super::wire::{self, Kind, Reader, Stamp, WireError};
+use super::{Shape, MAX_REQUEST_BYTES};
 use crate::model::QuantizedModel;
 
 /// Where inputs and outputs sit in the packed polynomials, and how the request is switched.
@@ -127,8 +127,15 @@ impl Packing {
         payload
     }
 
-    /// Server: the request's GLWE ciphertext, each polynomial in the NTT domain.
-    pub fn read_request(&self, ntt: &Ntt, payload: &[u8]) -> Result<Vec<Spectrum>, WireError> {
+    /// Server: the request's GLWE ciphertext, each polynomial in the NTT domain, after its
+    /// header is checked against `stamp`.
+    pub fn read_request(
+        &self,
+        ntt: &Ntt,
+        stamp: &Stamp,
+        request: &[u8],
+    ) -> Result<Vec<Spectrum>, WireError> {
+        let payload = stamp.open(Kind::Request, request, MAX_REQUEST_BYTES)?;
         if payload.len() != self.request_payload_len() {
             return Err(WireError::Malformed(format!(
                 "request payload is {} bytes, this circuit takes {}",

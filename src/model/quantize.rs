@@ -30,16 +30,22 @@ impl QuantizedModel {
             values.fold((0.0f64, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let scale = (most_positive / f64::from(high)).max(most_negative / f64::from(low));
         let scale = if scale > 0.0 { scale } else { 1.0 };
-        let to_int = |v: &f64| ((v / scale).round() as i32).clamp(low, high);
+        Self::mapped(model, bits, scale, |v| {
+            ((v / scale).round() as i32).clamp(low, high)
+        })
+    }
+
+    /// Every weight and bias through `to_int`, recorded with `bits` and `scale`.
+    fn mapped(model: &FloatModel, bits: u32, scale: f64, to_int: impl Fn(f64) -> i32) -> Self {
         Self {
             bits,
             scale,
             weights: model
                 .weights
                 .iter()
-                .map(|row| row.iter().map(to_int).collect())
+                .map(|row| row.iter().map(|&v| to_int(v)).collect())
                 .collect(),
-            bias: model.bias.iter().map(to_int).collect(),
+            bias: model.bias.iter().map(|&v| to_int(v)).collect(),
         }
     }
 
@@ -69,17 +75,7 @@ impl QuantizedModel {
     }
 
     fn with_scale(model: &FloatModel, bits: u32, scale: f64) -> Self {
-        let to_int = |v: &f64| (v / scale).round() as i32;
-        Self {
-            bits,
-            scale,
-            weights: model
-                .weights
-                .iter()
-                .map(|row| row.iter().map(to_int).collect())
-                .collect(),
-            bias: model.bias.iter().map(to_int).collect(),
-        }
+        Self::mapped(model, bits, scale, |v| (v / scale).round() as i32)
     }
 
     /// The lowest and highest score any 0/1 input can produce, over all outputs.
