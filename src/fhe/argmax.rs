@@ -96,10 +96,10 @@ pub struct GlweArgmax {
     stamp: Stamp,
 }
 
-/// The client's side: the shortint client key (its GLWE key encrypts the request).
+/// The client's side: the GLWE secret key of a shortint client key (the server key was made
+/// from the whole client key; the request and the response only need this part).
 pub struct ArgmaxClientKey {
     glwe: GlweSecretKeyOwned<u64>,
-    _shortint: ClientKey,
 }
 
 /// A `glwe-argmax` replica: weights in the NTT domain, biases, the decompressed server key and
@@ -173,14 +173,6 @@ impl GlweArgmax {
     /// `D`: the torus value of one score step.
     fn delta(&self) -> u64 {
         (1u64 << 63) / self.modulus()
-    }
-
-    /// Bootstraps per request: two per match (one with many-LUT), one for the final, one per
-    /// movie for its win bit.
-    pub fn bootstraps(&self) -> usize {
-        let matches = self.tournament.matches();
-        let per_match = if self.many_lut { 1 } else { 2 };
-        matches.saturating_sub(1) * per_match + usize::from(matches > 0) + self.shape.outputs
     }
 
     fn group_bias(&self, model: &QuantizedModel, group: usize) -> Vec<u64> {
@@ -362,8 +354,11 @@ impl Circuit for GlweArgmax {
         )
     }
 
+    /// Two per match (one with many-LUT), one for the final, one per movie for its win bit.
     fn bootstraps(&self) -> usize {
-        GlweArgmax::bootstraps(self)
+        let matches = self.tournament.matches();
+        let per_match = if self.many_lut { 1 } else { 2 };
+        matches.saturating_sub(1) * per_match + usize::from(matches > 0) + self.shape.outputs
     }
 
     fn keygen(&self) -> (ArgmaxClientKey, Vec<u8>) {
@@ -380,10 +375,7 @@ impl Circuit for GlweArgmax {
             self.params.polynomial_size,
         );
         (
-            ArgmaxClientKey {
-                glwe,
-                _shortint: shortint,
-            },
+            ArgmaxClientKey { glwe },
             self.stamp.seal(Kind::EvalKey, &bytes),
         )
     }
