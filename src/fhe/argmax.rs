@@ -42,8 +42,9 @@ use tfhe::shortint::{
 };
 
 use super::encoding::switch_down;
-use super::ntt::{Ntt, Spectrum};
-use super::packing::{pack_switched, read_switched, Packing};
+use super::leveled::ceil_log2;
+use super::ntt::Spectrum;
+use super::packing::{pack_switched, read_switched, PackedModel, Packing};
 use super::wire::{Kind, Reader, Stamp, WireError};
 use super::{Circuit, Pipeline, Shape, MAX_EVAL_KEY_BYTES, MAX_RESPONSE_BYTES};
 use crate::model::QuantizedModel;
@@ -102,19 +103,24 @@ pub struct ArgmaxClientKey {
     glwe: GlweSecretKeyOwned<u64>,
 }
 
-/// A `glwe-argmax` replica: weights in the NTT domain, biases, the decompressed server key and
-/// the lookup tables.
+/// A `glwe-argmax` replica: the model laid out for the packed products, the decompressed server
+/// key and the lookup tables.
 pub struct ArgmaxServer {
     circuit: GlweArgmax,
     key: ServerKey,
-    ntt: Ntt,
-    weights: Vec<Spectrum>,
-    bias: Vec<Vec<u64>>,
-    relu: LookupTableOwned,
+    model: PackedModel,
+    /// How a match gets the winner's score (and, with many-LUT, its bit).
+    scoring: Scoring,
+    /// "Left won", alone: the final, and the matches without many-LUT.
     won: LookupTableOwned,
-    both: Option<ManyLookupTableOwned>,
     /// Per movie: "every match on my path went my way" as a bit at the top of the torus.
     winner: Vec<LookupTableOwned>,
+}
+
+/// A match's tables: relu and "left won" in one bootstrap, or relu in its own.
+enum Scoring {
+    ManyLut(ManyLookupTableOwned),
+    Relu(LookupTableOwned),
 }
 
 /// The match schedule, fixed by the number of outputs: per round, the pairs that play.
@@ -175,11 +181,13 @@ impl GlweArgmax {
         (1u64 << 63) / self.modulus()
     }
 
-    fn group_bias(&self, model: &QuantizedModel, group: usize) -> Vec<u64> {
-        self.packing
-            .group_outputs(group)
-            .map(|c| ((i64::from(model.bias[c]) - self.offset) as u64).wrapping_mul(self.delta()))
-            .collect()
+    /// An all-zero LWE ciphertext under the extracted (k N) key, to sum into.
+    fn zero_lwe(&self) -> LweCiphertextOwned<u64> {
+        LweCiphertext::new(
+            0u64,
+            LweSize(self.packing.mask_len() + 1),
+            CiphertextModulus::new_native(),
+        )
     }
 
     fn shortint_ciphertext(&self, lwe: LweCiphertextOwned<u64>) -> Ciphertext {
@@ -269,10 +277,6 @@ fn key_codec() -> impl Options {
 /// Message x carry modulus: the values one bootstrap distinguishes (below the padding bit).
 fn message_space(params: &ClassicPBSParameters) -> u64 {
     params.message_modulus.0 * params.carry_modulus.0
-}
-
-fn ceil_log2(value: u64) -> u32 {
-    64 - value.saturating_sub(1).leading_zeros()
 }
 
 impl Circuit for GlweArgmax {
@@ -398,21 +402,19 @@ impl Circuit for GlweArgmax {
             )));
         }
         let key = compressed.decompress();
-        let ntt = Ntt::new(self.packing.n());
-        let weights = (0..self.packing.groups)
-            .map(|g| ntt.forward(&self.packing.weight_polynomial(model, g)))
-            .collect();
-        let bias = (0..self.packing.groups)
-            .map(|g| self.group_bias(model, g))
-            .collect();
+        let (offset, delta) = (self.offset, self.delta());
+        let model = self
+            .packing
+            .load(model, |bias| ((bias - offset) as u64).wrapping_mul(delta));
         let half = 1u64 << self.score_bits;
-        let relu = key.generate_lookup_table(move |v| v.saturating_sub(half));
-        let won = key.generate_lookup_table(move |v| u64::from(v >= half));
-        let both = self.many_lut.then(|| {
-            let relu = move |v: u64| v.saturating_sub(half);
-            let won = move |v: u64| u64::from(v >= half);
-            key.generate_many_lookup_table(&[&relu, &won])
-        });
+        let relu = move |v: u64| v.saturating_sub(half);
+        let won = move |v: u64| u64::from(v >= half);
+        let scoring = if self.many_lut {
+            Scoring::ManyLut(key.generate_many_lookup_table(&[&relu, &won]))
+        } else {
+            Scoring::Relu(key.generate_lookup_table(relu))
+        };
+        let won = key.generate_lookup_table(won);
         let winner = self
             .tournament
             .paths
@@ -425,12 +427,9 @@ impl Circuit for GlweArgmax {
         Ok(ArgmaxServer {
             circuit: self.clone(),
             key,
-            ntt,
-            weights,
-            bias,
-            relu,
+            model,
+            scoring,
             won,
-            both,
             winner,
         })
     }
@@ -449,7 +448,7 @@ impl Circuit for GlweArgmax {
         let circuit = &server.circuit;
         let input = circuit
             .packing
-            .read_request(&server.ntt, &circuit.stamp, request)?;
+            .read_request(&server.model.ntt, &circuit.stamp, request)?;
         let scores = server.scores(&input);
         let won = server.play(scores);
         let winners: Vec<LweCiphertextOwned<u64>> = (0..circuit.shape.outputs)
@@ -458,11 +457,7 @@ impl Circuit for GlweArgmax {
             .collect();
         let mut payload = Vec::new();
         for bit in 0..circuit.index_bits {
-            let mut sum = LweCiphertext::new(
-                0u64,
-                LweSize(circuit.packing.mask_len() + 1),
-                CiphertextModulus::new_native(),
-            );
+            let mut sum = circuit.zero_lwe();
             for (i, winner) in winners.iter().enumerate() {
                 if i >> bit & 1 == 1 {
                     lwe_ciphertext_add_assign(&mut sum, winner);
@@ -510,18 +505,14 @@ impl ArgmaxServer {
         let circuit = &self.circuit;
         let packing = &circuit.packing;
         let mut scores = Vec::with_capacity(circuit.shape.outputs);
-        for (group, (weights, bias)) in self.weights.iter().zip(&self.bias).enumerate() {
+        for (group, product) in self.model.products(packing, input).enumerate() {
             let product = GlweCiphertext::from_container(
-                packing.product(&self.ntt, input, weights, bias),
+                product,
                 packing.polynomial_size,
                 CiphertextModulus::new_native(),
             );
             for c in 0..packing.group_outputs(group).len() {
-                let mut lwe = LweCiphertext::new(
-                    0u64,
-                    LweSize(packing.mask_len() + 1),
-                    CiphertextModulus::new_native(),
-                );
+                let mut lwe = circuit.zero_lwe();
                 extract_lwe_sample_from_glwe_ciphertext(&product, &mut lwe, MonomialDegree(c));
                 scores.push(circuit.shortint_ciphertext(lwe));
             }
@@ -571,14 +562,14 @@ impl ArgmaxServer {
         if !keep_score {
             return (None, self.key.apply_lookup_table(&v, &self.won));
         }
-        let (relu, won) = match &self.both {
-            Some(both) => {
+        let (relu, won) = match &self.scoring {
+            Scoring::ManyLut(both) => {
                 let mut outputs = self.key.apply_many_lookup_table(&v, both).into_iter();
                 let relu = outputs.next().expect("two tables");
                 (relu, outputs.next().expect("two tables"))
             }
-            None => rayon::join(
-                || self.key.apply_lookup_table(&v, &self.relu),
+            Scoring::Relu(relu) => rayon::join(
+                || self.key.apply_lookup_table(&v, relu),
                 || self.key.apply_lookup_table(&v, &self.won),
             ),
         };
@@ -590,11 +581,7 @@ impl ArgmaxServer {
     /// Movie `i`'s win bit: the bootstrapped "all matches on its path went its way".
     fn win_bit(&self, i: usize, won: &[Vec<Ciphertext>]) -> LweCiphertextOwned<u64> {
         let circuit = &self.circuit;
-        let mut sum = LweCiphertext::new(
-            0u64,
-            LweSize(circuit.packing.mask_len() + 1),
-            CiphertextModulus::new_native(),
-        );
+        let mut sum = circuit.zero_lwe();
         for &(round, game, left) in &circuit.tournament.paths[i] {
             let bit = &won[round][game].ct;
             if left {

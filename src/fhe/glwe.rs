@@ -5,7 +5,7 @@
 
 use super::leveled::{Leveled, NoiseGrowth, SecretKey};
 use super::ntt::{Ntt, Spectrum};
-use super::packing::{pack_switched, read_switched, Packing};
+use super::packing::{pack_switched, read_switched, PackedModel, Packing};
 use super::wire::{Kind, Reader, Stamp, WireError};
 use super::{Circuit, Pipeline, Shape, MAX_RESPONSE_BYTES};
 use crate::model::QuantizedModel;
@@ -26,25 +26,15 @@ pub struct GlweClientKey {
     key_spectra: Vec<Spectrum>,
 }
 
-/// A `glwe-packed` replica: weight polynomials in the NTT domain and encoded biases.
+/// A `glwe-packed` replica: the model laid out for the packed products.
 pub struct GlweServer {
     circuit: GlwePacked,
-    ntt: Ntt,
-    weights: Vec<Spectrum>,
-    /// Per group, the encoded bias of each of its outputs.
-    bias: Vec<Vec<u64>>,
+    model: PackedModel,
 }
 
 impl GlwePacked {
     fn poly_size(&self) -> usize {
         self.packing.n()
-    }
-
-    fn group_bias(&self, model: &QuantizedModel, group: usize) -> Vec<u64> {
-        self.packing
-            .group_outputs(group)
-            .map(|c| self.params.encoding.encode(i64::from(model.bias[c])))
-            .collect()
     }
 
     fn response_values_per_group(&self) -> usize {
@@ -123,18 +113,10 @@ impl Circuit for GlwePacked {
                 "glwe-packed takes no evaluation key".into(),
             ));
         }
-        let ntt = Ntt::new(self.poly_size());
-        let weights = (0..self.packing.groups)
-            .map(|g| ntt.forward(&self.packing.weight_polynomial(model, g)))
-            .collect();
-        let bias = (0..self.packing.groups)
-            .map(|g| self.group_bias(model, g))
-            .collect();
+        let encoding = self.params.encoding;
         Ok(GlweServer {
             circuit: self.clone(),
-            ntt,
-            weights,
-            bias,
+            model: self.packing.load(model, |bias| encoding.encode(bias)),
         })
     }
 
@@ -152,11 +134,10 @@ impl Circuit for GlwePacked {
         let circuit = &server.circuit;
         let input = circuit
             .packing
-            .read_request(&server.ntt, &circuit.stamp, request)?;
+            .read_request(&server.model.ntt, &circuit.stamp, request)?;
         let kept = circuit.response_values_per_group();
         let mut payload = Vec::new();
-        for (weights, bias) in server.weights.iter().zip(&server.bias) {
-            let product = circuit.packing.product(&server.ntt, &input, weights, bias);
+        for product in server.model.products(&circuit.packing, &input) {
             payload.extend(pack_switched(&product[..kept], circuit.params.output_bits));
         }
         Ok(circuit.stamp.seal(Kind::Response, &payload))

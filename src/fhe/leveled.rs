@@ -98,7 +98,8 @@ impl Leveled {
     }
 }
 
-fn ceil_log2(value: u64) -> u32 {
+/// `ceil(log2(value))`, 0 for 0 and 1.
+pub(super) fn ceil_log2(value: u64) -> u32 {
     64 - value.saturating_sub(1).leading_zeros()
 }
 

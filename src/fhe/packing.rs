@@ -161,15 +161,26 @@ impl Packing {
             .collect())
     }
 
+    /// A replica's copy of `model` for [`PackedModel::products`]; `encode_bias` maps an
+    /// output's integer bias to the torus value added to its coefficient.
+    pub fn load(&self, model: &QuantizedModel, encode_bias: impl Fn(i64) -> u64) -> PackedModel {
+        let ntt = Ntt::new(self.n());
+        let weights = (0..self.groups)
+            .map(|g| ntt.forward(&self.weight_polynomial(model, g)))
+            .collect();
+        let bias = (0..self.groups)
+            .map(|g| {
+                self.group_outputs(g)
+                    .map(|c| encode_bias(i64::from(model.bias[c])))
+                    .collect()
+            })
+            .collect();
+        PackedModel { ntt, weights, bias }
+    }
+
     /// One group's product as a whole GLWE ciphertext (mask then body), with `bias[c]` added to
     /// body coefficient `c`: output `c` of the group is its coefficient `c`.
-    pub fn product(
-        &self,
-        ntt: &Ntt,
-        input: &[Spectrum],
-        weights: &Spectrum,
-        bias: &[u64],
-    ) -> Vec<u64> {
+    fn product(&self, ntt: &Ntt, input: &[Spectrum], weights: &Spectrum, bias: &[u64]) -> Vec<u64> {
         let n = self.n();
         let mut product = vec![0u64; input.len() * n];
         for (spectrum, out) in input.iter().zip(product.chunks_exact_mut(n)) {
@@ -179,6 +190,28 @@ impl Packing {
             *coefficient = coefficient.wrapping_add(*b);
         }
         product
+    }
+}
+
+/// The model as one replica multiplies with it: weight polynomials in the NTT domain (transformed
+/// once) and, per group, the encoded bias of each output.
+pub struct PackedModel {
+    pub ntt: Ntt,
+    weights: Vec<Spectrum>,
+    bias: Vec<Vec<u64>>,
+}
+
+impl PackedModel {
+    /// Each group's product with the request (see [`Packing::product`]), in group order.
+    pub fn products<'a>(
+        &'a self,
+        packing: &'a Packing,
+        input: &'a [Spectrum],
+    ) -> impl Iterator<Item = Vec<u64>> + 'a {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(move |(weights, bias)| packing.product(&self.ntt, input, weights, bias))
     }
 }
 
