@@ -7,7 +7,7 @@ use std::hint::black_box;
 use cipherscale::fhe::glwe::GlwePacked;
 use cipherscale::fhe::integer::Integer;
 use cipherscale::fhe::lwe::Lwe;
-use cipherscale::fhe::Circuit;
+use cipherscale::fhe::{Circuit, Shape};
 use cipherscale::model::{FloatModel, QuantizedModel};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -16,7 +16,7 @@ const MOVIES: usize = 50;
 const LIKED: [usize; 10] = [0, 3, 7, 11, 18, 22, 29, 35, 41, 48];
 
 fn bench_pipeline<C: Circuit>(c: &mut Criterion, model: &QuantizedModel, liked: &[usize]) {
-    let circuit = C::plan(model).expect("plan");
+    let circuit = C::plan(&Shape::of(model)).expect("plan");
     let name = format!("fhe/{}", circuit.pipeline());
     let bits = model.bits;
     let (key, eval_key) = circuit.keygen();

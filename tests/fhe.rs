@@ -6,7 +6,7 @@ use cipherscale::fhe::glwe::GlwePacked;
 use cipherscale::fhe::integer::Integer;
 use cipherscale::fhe::lwe::Lwe;
 use cipherscale::fhe::wire::{self, WireError};
-use cipherscale::fhe::{Circuit, MAX_REQUEST_BYTES};
+use cipherscale::fhe::{Circuit, Shape, MAX_REQUEST_BYTES};
 use cipherscale::model::{FloatModel, QuantizedModel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,7 +22,7 @@ fn random_liked(movies: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
 /// Every output of `samples` random liked sets (including none and all) decrypts exactly to
 /// what the plaintext model gives (the scores, or the top index for a private-output circuit).
 fn assert_exact<C: Circuit>(model: &QuantizedModel, samples: usize) {
-    let circuit = C::plan(model).unwrap();
+    let circuit = C::plan(&Shape::of(model)).unwrap();
     let (key, eval_key) = circuit.keygen();
     let server = circuit.server(model, &eval_key).unwrap();
     let movies = model.bias.len();
@@ -94,19 +94,19 @@ fn glwe_argmax_breaks_ties_towards_the_lower_index_and_handles_odd_pools() {
 #[test]
 fn glwe_argmax_refuses_scores_wider_than_its_sets() {
     let float = random_model(10, 5);
-    assert!(GlweArgmax::plan(&QuantizedModel::quantize_scores(&float, 7)).is_err());
-    assert!(GlweArgmax::plan(&QuantizedModel::quantize(&float, 8)).is_err());
+    assert!(GlweArgmax::plan(&Shape::of(&QuantizedModel::quantize_scores(&float, 7))).is_err());
+    assert!(GlweArgmax::plan(&Shape::of(&QuantizedModel::quantize(&float, 8))).is_err());
 }
 
 #[test]
 fn glwe_argmax_rejects_malformed_keys_and_messages() {
     let float = random_model(6, 6);
     let model = QuantizedModel::quantize_scores(&float, 2);
-    let circuit = GlweArgmax::plan(&model).unwrap();
+    let circuit = GlweArgmax::plan(&Shape::of(&model)).unwrap();
     let (key, eval_key) = circuit.keygen();
     assert_rejects_bad_keys(&circuit, &model, &eval_key);
     // A key made for 3-bit scores (same tfhe set, other circuit) is refused by its stamp.
-    let other = GlweArgmax::plan(&QuantizedModel::quantize_scores(&float, 3)).unwrap();
+    let other = GlweArgmax::plan(&Shape::of(&QuantizedModel::quantize_scores(&float, 3))).unwrap();
     let (_, other_key) = other.keygen();
     assert!(matches!(
         circuit.server(&model, &other_key),
@@ -178,7 +178,7 @@ fn assert_rejects_malformed(valid: &[u8], open: impl Fn(&[u8]) -> Result<Vec<i64
 }
 
 fn malformed_requests_and_responses<C: Circuit>(model: &QuantizedModel) {
-    let circuit = C::plan(model).unwrap();
+    let circuit = C::plan(&Shape::of(model)).unwrap();
     let (key, eval_key) = circuit.keygen();
     let server = circuit.server(model, &eval_key).unwrap();
     let request = circuit.encrypt(&key, &[0, 1]);
@@ -191,10 +191,10 @@ fn malformed_requests_and_responses<C: Circuit>(model: &QuantizedModel) {
         Err(WireError::TooLarge { .. })
     ));
     // A request for a circuit at another width carries other parameters.
-    let other = C::plan(&QuantizedModel::quantize(
+    let other = C::plan(&Shape::of(&QuantizedModel::quantize(
         &random_model(model.bias.len(), 5),
         if model.bits == 8 { 4 } else { 8 },
-    ))
+    )))
     .unwrap();
     let (other_key, _) = other.keygen();
     let foreign = other.encrypt(&other_key, &[0]);
@@ -225,8 +225,8 @@ fn lwe_rejects_malformed_messages() {
 #[test]
 fn requests_from_another_pipeline_are_refused() {
     let model = QuantizedModel::quantize(&random_model(50, 8), 8);
-    let glwe = GlwePacked::plan(&model).unwrap();
-    let lwe = Lwe::plan(&model).unwrap();
+    let glwe = GlwePacked::plan(&Shape::of(&model)).unwrap();
+    let lwe = Lwe::plan(&Shape::of(&model)).unwrap();
     let (key, _) = glwe.keygen();
     let server = lwe.server(&model, &[]).unwrap();
     assert!(matches!(
@@ -238,7 +238,7 @@ fn requests_from_another_pipeline_are_refused() {
 #[test]
 fn integer_rejects_malformed_keys_and_requests() {
     let model = QuantizedModel::quantize(&random_model(50, 9), 8).restrict(2, 1);
-    let circuit = Integer::plan(&model).unwrap();
+    let circuit = Integer::plan(&Shape::of(&model)).unwrap();
     let (key, eval_key) = circuit.keygen();
     assert_rejects_bad_keys(&circuit, &model, &eval_key);
     let server = circuit.server(&model, &eval_key).unwrap();

@@ -283,9 +283,9 @@ impl Circuit for GlweArgmax {
     type ClientKey = ArgmaxClientKey;
     type Server = ArgmaxServer;
 
-    fn plan(model: &QuantizedModel) -> anyhow::Result<Self> {
-        let shape = Shape::of(model);
-        let p = model.bits;
+    fn plan(shape: &Shape) -> anyhow::Result<Self> {
+        let shape = *shape;
+        let p = shape.bits;
         let (params_name, params) = published(p).ok_or_else(|| {
             anyhow::anyhow!(
                 "glwe-argmax supports {}..={}-bit scores, not {p}",
@@ -293,7 +293,7 @@ impl Circuit for GlweArgmax {
                 SCORE_BITS.end()
             )
         })?;
-        let (offset, highest) = model.score_bounds();
+        let (offset, highest) = shape.score_bounds;
         ensure!(
             highest - offset < 1 << p,
             "scores span {offset}..={highest}, more than {p} bits: quantize with QuantizedModel::quantize_scores"
@@ -341,6 +341,14 @@ impl Circuit for GlweArgmax {
         Pipeline::GlweArgmax
     }
 
+    fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
+    fn needs_eval_key(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         format!(
             "{} (n={}, k={}, N={}, 2-norm {}); {}-bit scores; {} bootstraps per request{}; request {} bits; response {} bits x {} ciphertexts",
@@ -382,6 +390,15 @@ impl Circuit for GlweArgmax {
             ArgmaxClientKey { glwe },
             self.stamp.seal(Kind::EvalKey, &bytes),
         )
+    }
+
+    fn export_client_key(&self, key: &ArgmaxClientKey) -> Vec<u8> {
+        self.stamp.seal_secret(&key.glwe)
+    }
+
+    fn import_client_key(&self, bytes: &[u8]) -> Result<ArgmaxClientKey, WireError> {
+        let glwe = self.stamp.open_secret(bytes)?;
+        Ok(ArgmaxClientKey { glwe })
     }
 
     fn server(&self, model: &QuantizedModel, eval_key: &[u8]) -> Result<ArgmaxServer, WireError> {

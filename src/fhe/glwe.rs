@@ -33,6 +33,22 @@ pub struct GlweServer {
 }
 
 impl GlwePacked {
+    /// The client key with the secret's spectra precomputed for decryption.
+    fn client_key(&self, secret: SecretKey) -> GlweClientKey {
+        let ntt = Ntt::new(self.poly_size());
+        let key_spectra = secret
+            .glwe
+            .as_ref()
+            .chunks_exact(self.poly_size())
+            .map(|s| ntt.forward(s))
+            .collect();
+        GlweClientKey {
+            secret,
+            ntt,
+            key_spectra,
+        }
+    }
+
     fn poly_size(&self) -> usize {
         self.packing.n()
     }
@@ -46,8 +62,8 @@ impl Circuit for GlwePacked {
     type ClientKey = GlweClientKey;
     type Server = GlweServer;
 
-    fn plan(model: &QuantizedModel) -> anyhow::Result<Self> {
-        let shape = Shape::of(model);
+    fn plan(shape: &Shape) -> anyhow::Result<Self> {
+        let shape = *shape;
         let growth = NoiseGrowth {
             l1: shape.total_l1,
             switch_input: true,
@@ -79,6 +95,10 @@ impl Circuit for GlwePacked {
         Pipeline::GlwePacked
     }
 
+    fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
     fn params(&self) -> String {
         format!(
             "{}; {} products of {} outputs",
@@ -89,22 +109,19 @@ impl Circuit for GlwePacked {
     }
 
     fn keygen(&self) -> (GlweClientKey, Vec<u8>) {
-        let secret = SecretKey::generate(&self.params);
-        let ntt = Ntt::new(self.poly_size());
-        let key_spectra = secret
-            .glwe
-            .as_ref()
-            .chunks_exact(self.poly_size())
-            .map(|s| ntt.forward(s))
-            .collect();
         (
-            GlweClientKey {
-                secret,
-                ntt,
-                key_spectra,
-            },
+            self.client_key(SecretKey::generate(&self.params)),
             Vec::new(),
         )
+    }
+
+    fn export_client_key(&self, key: &GlweClientKey) -> Vec<u8> {
+        self.stamp.seal_secret(&key.secret.glwe)
+    }
+
+    fn import_client_key(&self, bytes: &[u8]) -> Result<GlweClientKey, WireError> {
+        let glwe = self.stamp.open_secret(bytes)?;
+        Ok(self.client_key(SecretKey { glwe }))
     }
 
     fn server(&self, model: &QuantizedModel, eval_key: &[u8]) -> Result<GlweServer, WireError> {

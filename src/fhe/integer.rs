@@ -42,8 +42,8 @@ impl Circuit for Integer {
     type ClientKey = ClientKey;
     type Server = IntegerServer;
 
-    fn plan(model: &QuantizedModel) -> anyhow::Result<Self> {
-        let shape = Shape::of(model);
+    fn plan(shape: &Shape) -> anyhow::Result<Self> {
+        let shape = *shape;
         anyhow::ensure!(
             shape.accumulator_bits <= 16,
             "{}-bit scores do not fit FheInt16",
@@ -65,6 +65,14 @@ impl Circuit for Integer {
         Pipeline::Integer
     }
 
+    fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
+    fn needs_eval_key(&self) -> bool {
+        true
+    }
+
     fn params(&self) -> String {
         format!(
             "{PARAMS_NAME} (high-level default); FheInt16; reduced to {} inputs x {} outputs",
@@ -79,6 +87,14 @@ impl Circuit for Integer {
         safe_serialize(&compressed, &mut bytes, MAX_EVAL_KEY_BYTES as u64)
             .expect("a fresh key serializes within the limit");
         (client, self.stamp.seal(Kind::EvalKey, &bytes))
+    }
+
+    fn export_client_key(&self, key: &ClientKey) -> Vec<u8> {
+        self.stamp.seal_secret(key)
+    }
+
+    fn import_client_key(&self, bytes: &[u8]) -> Result<ClientKey, WireError> {
+        self.stamp.open_secret(bytes)
     }
 
     fn server(&self, model: &QuantizedModel, eval_key: &[u8]) -> Result<IntegerServer, WireError> {

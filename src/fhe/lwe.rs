@@ -35,8 +35,8 @@ impl Circuit for Lwe {
     type ClientKey = SecretKey;
     type Server = LweServer;
 
-    fn plan(model: &QuantizedModel) -> anyhow::Result<Self> {
-        let shape = Shape::of(model);
+    fn plan(shape: &Shape) -> anyhow::Result<Self> {
+        let shape = *shape;
         let growth = NoiseGrowth {
             l1: shape.max_row_l1,
             switch_input: false,
@@ -60,6 +60,10 @@ impl Circuit for Lwe {
         Pipeline::Lwe
     }
 
+    fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
     fn params(&self) -> String {
         format!(
             "{}; LWE dimension {}",
@@ -70,6 +74,15 @@ impl Circuit for Lwe {
 
     fn keygen(&self) -> (SecretKey, Vec<u8>) {
         (SecretKey::generate(&self.params), Vec::new())
+    }
+
+    fn export_client_key(&self, key: &SecretKey) -> Vec<u8> {
+        self.stamp.seal_secret(&key.glwe)
+    }
+
+    fn import_client_key(&self, bytes: &[u8]) -> Result<SecretKey, WireError> {
+        let glwe = self.stamp.open_secret(bytes)?;
+        Ok(SecretKey { glwe })
     }
 
     fn server(&self, model: &QuantizedModel, eval_key: &[u8]) -> Result<LweServer, WireError> {

@@ -14,6 +14,7 @@
 //! evaluation-key bytes, and evaluates bytes to bytes.
 
 pub mod argmax;
+pub mod dynamic;
 pub mod encoding;
 pub mod glwe;
 pub mod integer;
@@ -85,8 +86,9 @@ impl fmt::Display for Pipeline {
     }
 }
 
-/// The public, model-derived facts every pipeline plans its parameters from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The public, model-derived facts every pipeline plans its parameters from. The service
+/// publishes them (the client plans the same circuit from them); the weights stay on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub inputs: usize,
     pub outputs: usize,
@@ -98,6 +100,8 @@ pub struct Shape {
     pub max_row_l1: u64,
     /// Sum of all absolute weights: a bound on how much a packed product grows noise.
     pub total_l1: u64,
+    /// Smallest and largest score any 0/1 input can produce.
+    pub score_bounds: (i64, i64),
 }
 
 impl Shape {
@@ -110,6 +114,7 @@ impl Shape {
             accumulator_bits: model.accumulator_bits(),
             max_row_l1: model.weights.iter().map(row_l1).max().unwrap_or(0).max(1),
             total_l1: model.weights.iter().map(row_l1).sum::<u64>().max(1),
+            score_bounds: model.score_bounds(),
         }
     }
 }
@@ -132,9 +137,15 @@ pub trait Circuit: Sized {
     /// A server replica: the model and the evaluation key, nothing secret.
     type Server: Send + Sync;
 
-    /// Plans parameters for `model` (public: its shape and bounds).
-    fn plan(model: &QuantizedModel) -> anyhow::Result<Self>;
+    /// Plans parameters from a model's public shape ([`Shape::of`]); client and server plan alike.
+    fn plan(shape: &Shape) -> anyhow::Result<Self>;
     fn pipeline(&self) -> Pipeline;
+    /// Pipeline and fingerprint every message of this circuit carries.
+    fn stamp(&self) -> wire::Stamp;
+    /// Whether the server needs an evaluation key from the client (the bootstrapped circuits).
+    fn needs_eval_key(&self) -> bool {
+        false
+    }
     /// The published tfhe parameter set, and what this circuit derives from it.
     fn params(&self) -> String;
     /// Client: a fresh key, and the serialized evaluation key to upload (empty when none is needed).
@@ -147,6 +158,10 @@ pub trait Circuit: Sized {
     fn eval(server: &Self::Server, request: &[u8]) -> Result<Vec<u8>, WireError>;
     /// Client: what a response holds: the scores, or for a private-output circuit the index.
     fn decrypt(&self, key: &Self::ClientKey, response: &[u8]) -> Result<Vec<i64>, WireError>;
+    /// Client: the secret key as bytes for the client's own key cache (never sent).
+    fn export_client_key(&self, key: &Self::ClientKey) -> Vec<u8>;
+    /// Client: a key from [`Circuit::export_client_key`] of this same circuit.
+    fn import_client_key(&self, bytes: &[u8]) -> Result<Self::ClientKey, WireError>;
 
     /// What an exact circuit's [`Circuit::decrypt`] returns for `liked`, computed in plaintext.
     fn expected(model: &QuantizedModel, liked: &[usize]) -> Vec<i64> {

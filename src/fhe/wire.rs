@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 4 | magic `CSFH` |
 //! | 2 | format version ([`VERSION`]) |
-//! | 1 | kind: 1 request, 2 response, 3 evaluation key |
+//! | 1 | kind: 1 request, 2 response, 3 evaluation key, 4 secret key (client-local file only) |
 //! | 1 | pipeline: 1 `glwe-packed`, 2 `lwe`, 3 `integer`, 4 `glwe-argmax` |
 //! | 8 | fingerprint of the circuit's public parameters |
 //! | 8 | payload length in bytes |
@@ -26,6 +26,8 @@ pub enum Kind {
     Request = 1,
     Response = 2,
     EvalKey = 3,
+    /// A client's secret key in its local key cache; never sent anywhere.
+    SecretKey = 4,
 }
 
 /// Why a message was refused.
@@ -134,6 +136,39 @@ impl Stamp {
             )));
         }
         Ok(payload)
+    }
+}
+
+/// Largest secret key a client reads back from its cache (an `integer` client key is ~0.1 MB).
+pub const MAX_SECRET_KEY_BYTES: usize = 64 << 20;
+
+fn secret_codec() -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(MAX_SECRET_KEY_BYTES as u64)
+}
+
+impl Stamp {
+    /// A client's secret key, framed so that a key cached for another circuit is refused.
+    pub fn seal_secret<T: serde::Serialize>(&self, key: &T) -> Vec<u8> {
+        use bincode::Options;
+        let payload = secret_codec()
+            .serialize(key)
+            .expect("a secret key serializes within the limit");
+        self.seal(Kind::SecretKey, &payload)
+    }
+
+    /// Reads back what [`Stamp::seal_secret`] wrote.
+    pub fn open_secret<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+    ) -> Result<T, WireError> {
+        use bincode::Options;
+        let payload = self.open(Kind::SecretKey, bytes, MAX_SECRET_KEY_BYTES)?;
+        secret_codec()
+            .deserialize(payload)
+            .map_err(|e| WireError::Malformed(format!("secret key: {e}")))
     }
 }
 

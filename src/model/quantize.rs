@@ -5,7 +5,7 @@ use super::{top_k_by_score, FloatModel, Recommender};
 use crate::data::Example;
 
 /// Integer weights in `[-2^(b-1), 2^(b-1) - 1]`, `weights[class][feature]`, and integer biases.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuantizedModel {
     pub bits: u32,
     /// Float value of one integer step.

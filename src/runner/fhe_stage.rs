@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::Experiment;
 use crate::data::Example;
 use crate::fhe::{
-    argmax::GlweArgmax, glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline,
+    argmax::GlweArgmax, glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline, Shape,
 };
-use crate::model::QuantizedModel;
+use crate::model::{FloatModel, QuantizedModel};
 use crate::report::{emit, CsvSink, Table};
 use crate::stats::percentile;
 
@@ -56,9 +56,8 @@ pub struct FheRow {
     pub git_rev: String,
 }
 
-pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
-    let spec = &experiment.spec;
-    let (split, tuned) = experiment.split_and_fit(spec.seed)?;
+/// The spec's (pipeline, width) cells, in order.
+pub(super) fn cells(spec: &crate::spec::Spec) -> Vec<(Pipeline, u32)> {
     let bit_widths = if spec.fhe.bit_widths.is_empty() {
         &spec.model.bit_widths
     } else {
@@ -68,21 +67,31 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         Pipeline::GlweArgmax => &spec.fhe.argmax.bits,
         _ => bit_widths,
     };
-    let cells: Vec<(Pipeline, u32)> = spec
-        .fhe
+    spec.fhe
         .pipelines
         .iter()
         .flat_map(|&p| widths(p).iter().map(move |&b| (p, b)))
-        .collect();
+        .collect()
+}
+
+/// The model a cell's circuit runs: weights rounded to `bits`, or scores for `glwe-argmax`.
+pub(super) fn quantize_for(model: &FloatModel, pipeline: Pipeline, bits: u32) -> QuantizedModel {
+    match pipeline {
+        Pipeline::GlweArgmax => QuantizedModel::quantize_scores(model, bits),
+        _ => QuantizedModel::quantize(model, bits),
+    }
+}
+
+pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
+    let spec = &experiment.spec;
+    let (split, tuned) = experiment.split_and_fit(spec.seed)?;
+    let cells = cells(spec);
     let mut sink = CsvSink::create(&experiment.out.join("fhe.csv"))?;
     let progress = super::stage_progress(super::Stage::Fhe, cells.len());
     let mut rows = Vec::new();
     for (pipeline, bits) in cells {
         progress.set_message(format!("{pipeline} {bits}b"));
-        let quantized = match pipeline {
-            Pipeline::GlweArgmax => QuantizedModel::quantize_scores(&tuned.model, bits),
-            _ => QuantizedModel::quantize(&tuned.model, bits),
-        };
+        let quantized = quantize_for(&tuned.model, pipeline, bits);
         let row = measure_cell(experiment, pipeline, &quantized, &split.test, &progress)
             .with_context(|| format!("{pipeline} at {bits} bits"))?;
         tracing::info!(
@@ -173,7 +182,7 @@ fn measure<C: Circuit>(
     budget: Option<Duration>,
     progress: &ProgressBar,
 ) -> anyhow::Result<FheRow> {
-    let circuit = C::plan(model)?;
+    let circuit = C::plan(&Shape::of(model))?;
     let started = Instant::now();
     let (client_key, eval_key) = circuit.keygen();
     let keygen_ms = elapsed_ms(started);

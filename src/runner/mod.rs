@@ -1,5 +1,6 @@
 //! The experiment runner: loads a spec and runs its stages in order, writing results as it goes.
 
+mod artifacts_stage;
 mod fhe_stage;
 mod model_stage;
 
@@ -19,18 +20,21 @@ use crate::spec::{self, Spec};
 pub enum Stage {
     /// Train the plaintext model per split seed, quantize it at every bit width, evaluate.
     Model,
+    /// Save each FHE cell's server artifacts (public description, model) for `cipherscale serve`.
+    Artifacts,
     /// Build every FHE pipeline at every bit width and measure it on held-out examples.
     Fhe,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 2] = [Stage::Model, Stage::Fhe];
+    pub const ALL: [Stage; 3] = [Stage::Model, Stage::Artifacts, Stage::Fhe];
 }
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Model => "model",
+            Stage::Artifacts => "artifacts",
             Stage::Fhe => "fhe",
         })
     }
@@ -87,6 +91,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
         tracing::info!("stage {stage}: {}", experiment.spec.name);
         match stage {
             Stage::Model => model_stage::run(&experiment),
+            Stage::Artifacts => artifacts_stage::run(&experiment),
             Stage::Fhe => fhe_stage::run(&experiment),
         }
         .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;

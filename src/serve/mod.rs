@@ -1,0 +1,111 @@
+//! One replica of the encrypted inference service, and its client.
+//!
+//! - [`artifacts`]: what the runner saves per circuit and a replica loads (`circuit.json`,
+//!   `model.json`).
+//! - [`keystore`]: evaluation keys in SQLite (WAL) shared by the replicas of a host.
+//! - [`api`]: the HTTP routes, status codes and bounded evaluation.
+//! - [`metrics`]: Prometheus text.
+//! - [`client`]: the blocking client and the `recommend` flow (keys stay on the client).
+//!
+//! [`run`] serves on a listener the caller bound (tests bind `127.0.0.1:0`) until `shutdown`
+//! resolves, then stops accepting and lets in-flight requests finish.
+
+pub mod api;
+pub mod artifacts;
+pub mod client;
+pub mod keystore;
+pub mod metrics;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use artifacts::{Artifacts, CircuitDescription};
+pub use keystore::{KeyId, KeyStore, SqliteKeyStore};
+
+/// The header that names the evaluation key a request is for.
+pub const KEY_HEADER: &str = "x-cipherscale-key";
+
+/// How one replica runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Folder with `circuit.json` and `model.json`.
+    pub artifacts: PathBuf,
+    /// SQLite key store (shared by the replicas of a host).
+    pub key_store: PathBuf,
+    /// Evaluations at once (a blocking pool this size).
+    pub workers: usize,
+    /// Requests that may wait for a worker; beyond them the answer is 503.
+    pub queue: usize,
+    /// Longest a recommend request may take, waiting included; then 504.
+    pub request_timeout: Duration,
+    /// Budget of this replica's key cache, counted in uploaded key bytes.
+    pub key_cache_bytes: usize,
+}
+
+impl ServeConfig {
+    /// Defaults: the key store beside the artifacts, one worker per core, a queue of two per
+    /// worker, a 5-minute timeout, a 2 GiB key cache.
+    pub fn new(artifacts: PathBuf) -> Self {
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            key_store: artifacts.join("keys.sqlite"),
+            artifacts,
+            workers,
+            queue: 2 * workers,
+            request_timeout: Duration::from_secs(300),
+            key_cache_bytes: 2 << 30,
+        }
+    }
+}
+
+/// Serves one replica on `listener` until `shutdown` resolves. Fails fast on unreadable
+/// artifacts or key store; keys already in the store are loaded in the background and `/readyz`
+/// turns ready when they are.
+pub async fn run(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let artifacts = Artifacts::load(&config.artifacts)?;
+    let store: Arc<dyn KeyStore> = Arc::new(SqliteKeyStore::open(&config.key_store)?);
+    let state = api::State::new(config, artifacts, store)?;
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || warm.warm_up());
+    let address = listener.local_addr()?;
+    tracing::info!(
+        "serving {} on http://{address}",
+        state.description().pipeline
+    );
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what a process supervisor or Kubernetes sends).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
