@@ -216,4 +216,16 @@ fn quick_run_on_the_real_data() {
         assert_eq!(&row[column("decryption_errors")], "0", "{row:?}");
         assert!(row[column("params")].contains("_2M128"), "{row:?}");
     }
+    // Every cell's artifacts are servable; the serve stage measured both cells at 1 and 2 clients.
+    let artifacts = cipherscale::serve::Artifacts::load(&out.join("artifacts/glwe-argmax-2b"));
+    assert_eq!(artifacts.unwrap().description.titles.len(), 50);
+    let serve = std::fs::read_to_string(out.join("serve.csv")).unwrap();
+    assert_eq!(serve.lines().count(), 1 + 4, "{serve}");
+    let mut serve = csv::Reader::from_path(out.join("serve.csv")).unwrap();
+    let header = serve.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for row in serve.records().map(Result::unwrap) {
+        assert_eq!(&row[column("wrong")], "0", "{row:?}");
+        assert!(row[column("throughput_rps")].parse::<f64>().unwrap() > 0.0);
+    }
 }

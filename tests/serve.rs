@@ -6,13 +6,12 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cipherscale::fhe::{wire, Pipeline, MAX_REQUEST_BYTES};
 use cipherscale::model::{FloatModel, QuantizedModel};
 use cipherscale::serve::client::{is_status, Client, Recommender};
-use cipherscale::serve::{Artifacts, KeyId, ServeConfig, KEY_HEADER};
+use cipherscale::serve::{Artifacts, KeyId, LocalReplica, ServeConfig, KEY_HEADER};
 
 /// Servable artifacts of a random model with `movies` outputs, written to a fresh folder.
 fn artifacts(pipeline: Pipeline, model: QuantizedModel) -> (tempfile::TempDir, Artifacts) {
@@ -33,64 +32,11 @@ fn argmax_model() -> QuantizedModel {
     QuantizedModel::quantize_scores(&FloatModel::random(6, 22), 2)
 }
 
-/// An in-process server on `127.0.0.1:0`, stopped (gracefully) when dropped.
-struct TestServer {
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl TestServer {
-    fn start(dir: &Path, tune: impl FnOnce(&mut ServeConfig)) -> Self {
-        let mut config = ServeConfig::new(dir.to_owned());
-        tune(&mut config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (bound, address) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                bound.send(listener.local_addr()?).unwrap();
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                cipherscale::serve::run(listener, config, shutdown).await
-            })
-        });
-        let address = address.recv().expect("server thread bound a port");
-        let server = Self {
-            base: format!("http://{address}"),
-            stop: Some(stop),
-            thread: Some(thread),
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while get(&format!("{}/readyz", self.base)).0 != 200 {
-            assert!(Instant::now() < deadline, "server never became ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let result = thread.join().expect("server thread did not panic");
-            if !std::thread::panicking() {
-                result.expect("server stopped cleanly");
-            }
-        }
-    }
+/// An in-process replica of the artifacts in `dir`, on `127.0.0.1:0`.
+fn start(dir: &Path, tune: impl FnOnce(&mut ServeConfig)) -> LocalReplica {
+    let mut config = ServeConfig::new(dir.to_owned());
+    tune(&mut config);
+    LocalReplica::start(config, Duration::from_secs(60)).unwrap()
 }
 
 fn agent() -> ureq::Agent {
@@ -150,7 +96,7 @@ fn liked_sets(movies: usize) -> Vec<Vec<usize>> {
 
 fn assert_recommends_like_plaintext(pipeline: Pipeline, model: QuantizedModel, sets: usize) {
     let (dir, artifacts) = artifacts(pipeline, model);
-    let server = TestServer::start(dir.path(), |_| {});
+    let server = start(dir.path(), |_| {});
     let recommender = Recommender::connect(&server.base, None).unwrap();
     assert_eq!(recommender.description(), &artifacts.description);
     let movies = artifacts.model.weights[0].len();
@@ -187,7 +133,7 @@ fn glwe_argmax_over_http_equals_the_plaintext_argmax() {
 #[test]
 fn bad_requests_get_a_status_and_a_json_error_never_a_panic() {
     let (dir, artifacts) = artifacts(Pipeline::GlweArgmax, argmax_model());
-    let server = TestServer::start(dir.path(), |_| {});
+    let server = start(dir.path(), |_| {});
     let recommend = format!("{}/v1/recommend", server.base);
     let keys = format!("{}/v1/keys", server.base);
     let recommender = Recommender::connect(&server.base, None).unwrap();
@@ -282,7 +228,7 @@ fn artifacts_for_other_circuit() -> (tempfile::TempDir, Artifacts) {
 #[test]
 fn overload_gets_503_with_retry_after_and_slow_requests_504() {
     let (dir, _) = artifacts(Pipeline::GlweArgmax, argmax_model());
-    let server = TestServer::start(dir.path(), |c| {
+    let server = start(dir.path(), |c| {
         c.workers = 1;
         c.queue = 0;
     });
@@ -314,7 +260,7 @@ fn overload_gets_503_with_retry_after_and_slow_requests_504() {
         .is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1))));
     drop(server);
 
-    let server = TestServer::start(dir.path(), |c| c.request_timeout = Duration::from_millis(1));
+    let server = start(dir.path(), |c| c.request_timeout = Duration::from_millis(1));
     let timed_out = Recommender::connect(&server.base, None)
         .unwrap()
         .recommend(&[1])
@@ -332,7 +278,7 @@ fn recommender_request(recommender: &Recommender, liked: &[usize]) -> Vec<u8> {
 #[test]
 fn concurrent_clients_are_all_answered_correctly() {
     let (dir, artifacts) = artifacts(Pipeline::GlwePacked, packed_model());
-    let server = TestServer::start(dir.path(), |c| {
+    let server = start(dir.path(), |c| {
         c.workers = 2;
         c.queue = 1;
     });

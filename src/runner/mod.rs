@@ -3,6 +3,7 @@
 mod artifacts_stage;
 mod fhe_stage;
 mod model_stage;
+mod serve_stage;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,10 +25,12 @@ pub enum Stage {
     Artifacts,
     /// Build every FHE pipeline at every bit width and measure it on held-out examples.
     Fhe,
+    /// Serve circuits from one replica on loopback and measure throughput per client count.
+    Serve,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Model, Stage::Artifacts, Stage::Fhe];
+    pub const ALL: [Stage; 4] = [Stage::Model, Stage::Artifacts, Stage::Fhe, Stage::Serve];
 }
 
 impl fmt::Display for Stage {
@@ -36,6 +39,7 @@ impl fmt::Display for Stage {
             Stage::Model => "model",
             Stage::Artifacts => "artifacts",
             Stage::Fhe => "fhe",
+            Stage::Serve => "serve",
         })
     }
 }
@@ -93,6 +97,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
             Stage::Model => model_stage::run(&experiment),
             Stage::Artifacts => artifacts_stage::run(&experiment),
             Stage::Fhe => fhe_stage::run(&experiment),
+            Stage::Serve => serve_stage::run(&experiment),
         }
         .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
     }

@@ -47,6 +47,12 @@ impl Client {
         }
     }
 
+    /// Whether the server answers `/readyz` with 200.
+    pub fn ready(&self) -> bool {
+        let response = self.agent.get(self.url("/readyz")).call();
+        response.is_ok_and(|r| r.status() == 200)
+    }
+
     pub fn circuit(&self) -> anyhow::Result<CircuitDescription> {
         let response = self.agent.get(self.url("/v1/circuit")).call();
         let body = self.answer(response, 16 << 20)?;

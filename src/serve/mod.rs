@@ -87,6 +87,75 @@ pub async fn run(
         .context("serving HTTP")
 }
 
+/// A replica served from a thread of this process on `127.0.0.1:<free port>` (benchmarks and
+/// tests); dropping it shuts the replica down gracefully and waits for it.
+pub struct LocalReplica {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl LocalReplica {
+    /// Starts the replica and waits (up to `ready_within`) until `/readyz` answers 200.
+    pub fn start(config: ServeConfig, ready_within: Duration) -> anyhow::Result<Self> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound, address) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                let _ = bound.send(listener.local_addr()?);
+                run(listener, config, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        let mut replica = Self {
+            base: String::new(),
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        match address.recv() {
+            Ok(address) => replica.base = format!("http://{address}"),
+            Err(_) => return Err(replica.stop_and_join().unwrap_err()),
+        }
+        let client = client::Client::new(&replica.base);
+        let deadline = std::time::Instant::now() + ready_within;
+        while !client.ready() {
+            if std::time::Instant::now() > deadline {
+                replica.stop_and_join()?;
+                anyhow::bail!("replica not ready within {ready_within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(replica)
+    }
+
+    /// Stops the replica; its error, if it failed.
+    pub fn stop_and_join(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => anyhow::bail!("the replica thread panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalReplica {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_and_join() {
+            tracing::error!("local replica: {e:#}");
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what a process supervisor or Kubernetes sends).
 pub async fn shutdown_signal() {
     let interrupt = async {

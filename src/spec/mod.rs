@@ -27,6 +27,8 @@ pub struct Spec {
     pub model: ModelSpec,
     #[serde(default)]
     pub fhe: FheSpec,
+    #[serde(default)]
+    pub serve: ServeSpec,
     /// Overrides that `--quick` deep-merges over this spec, kept as written.
     #[serde(default, skip_serializing)]
     pub quick: Option<yaml_serde::Value>,
@@ -147,6 +149,38 @@ impl Default for ArgmaxSpec {
             budget_minutes: None,
         }
     }
+}
+
+/// The service benchmark: each circuit served by one replica on loopback, measured at each
+/// number of concurrent clients. No cells: the stage does nothing.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSpec {
+    pub cells: Vec<ServeCell>,
+    /// Concurrent clients to measure at.
+    pub clients: Vec<usize>,
+    /// The replica's evaluation workers; absent: one per core.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServeSpec {
+    fn default() -> Self {
+        Self {
+            cells: Vec::new(),
+            clients: vec![1, 2],
+            workers: None,
+        }
+    }
+}
+
+/// One served circuit and how many requests each measurement sends.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeCell {
+    pub pipeline: crate::fhe::Pipeline,
+    /// Weight width, or score width `p` for `glwe-argmax`.
+    pub bits: u32,
+    pub requests: usize,
 }
 
 /// `integer` runs on the first `inputs` movies and `outputs` outputs of the model.

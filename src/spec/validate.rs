@@ -72,7 +72,8 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         in_range(&format!("model.bit_widths[{i}]"), *bits, BIT_WIDTHS)?;
     }
     validate_list("model.seeds", &model.seeds)?;
-    validate_fhe(spec)
+    validate_fhe(spec)?;
+    validate_serve(spec)
 }
 
 fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
@@ -118,6 +119,30 @@ fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
                 "leave it out for no cap, or give e.g. 10",
             ));
         }
+    }
+    Ok(())
+}
+
+fn validate_serve(spec: &Spec) -> Result<(), Invalid> {
+    let serve = &spec.serve;
+    for (i, cell) in serve.cells.iter().enumerate() {
+        let widths = match cell.pipeline {
+            crate::fhe::Pipeline::GlweArgmax => crate::fhe::argmax::SCORE_BITS,
+            _ => BIT_WIDTHS,
+        };
+        in_range(&format!("serve.cells[{i}].bits"), cell.bits, widths)?;
+        in_range(
+            &format!("serve.cells[{i}].requests"),
+            cell.requests,
+            1..=100_000,
+        )?;
+    }
+    validate_list("serve.clients", &serve.clients)?;
+    for (i, &clients) in serve.clients.iter().enumerate() {
+        in_range(&format!("serve.clients[{i}]"), clients, 1..=64)?;
+    }
+    if let Some(workers) = serve.workers {
+        in_range("serve.workers", workers, 1..=256)?;
     }
     Ok(())
 }
