@@ -39,3 +39,7 @@ ci: lint test
 # Dataset statistics for the MovieLens copy in use
 data *ARGS:
     cargo run --release --quiet -- data {{ARGS}}
+
+# Serve one circuit, e.g. `just serve results/paper/artifacts/glwe-argmax-4b --listen 127.0.0.1:8080`
+serve ARTIFACTS *ARGS:
+    cargo run --release --quiet -- serve --artifacts {{ARTIFACTS}} {{ARGS}}
