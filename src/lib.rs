@@ -12,16 +12,19 @@
 //!   `glwe-argmax`), the packed layer they share, wire format.
 //! - [`stats`]: summaries over seeds.
 //! - [`report`]: CSV results written row by row, text tables, the git revision.
+//! - [`deploy`]: N replicas of a circuit behind one endpoint (`local`: child processes behind a
+//!   round-robin proxy).
 //! - [`runner`]: runs a spec's stages (`model`, `fhe` so far) into `results/<name>/`, and saves
 //!   each circuit's server artifacts.
 //! - [`serve`]: one HTTP replica of the encrypted service (key store, bounded evaluation,
 //!   metrics) and its client.
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
 //!
-//! Not built yet (see the README): `deploy`, `load`, `sim`, `rl` and the figures.
+//! Not built yet (see the README): the Kubernetes deployer, `load`, `sim`, `rl` and the figures.
 
 pub mod cli;
 pub mod data;
+pub mod deploy;
 pub mod fhe;
 pub mod model;
 pub mod report;

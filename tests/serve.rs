@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cipherscale::fhe::{wire, Pipeline, MAX_REQUEST_BYTES};
 use cipherscale::model::{FloatModel, QuantizedModel};
 use cipherscale::serve::client::{is_status, Client, Recommender};
-use cipherscale::serve::{Artifacts, KeyId, LocalReplica, ServeConfig, KEY_HEADER};
+use cipherscale::serve::{Artifacts, InProcess, KeyId, ServeConfig, KEY_HEADER};
 
 /// Servable artifacts of a random model with `movies` outputs, written to a fresh folder.
 fn artifacts(pipeline: Pipeline, model: QuantizedModel) -> (tempfile::TempDir, Artifacts) {
@@ -33,10 +33,10 @@ fn argmax_model() -> QuantizedModel {
 }
 
 /// An in-process replica of the artifacts in `dir`, on `127.0.0.1:0`.
-fn start(dir: &Path, tune: impl FnOnce(&mut ServeConfig)) -> LocalReplica {
+fn start(dir: &Path, tune: impl FnOnce(&mut ServeConfig)) -> InProcess {
     let mut config = ServeConfig::new(dir.to_owned());
     tune(&mut config);
-    LocalReplica::start(config, Duration::from_secs(60)).unwrap()
+    InProcess::replica(config, Duration::from_secs(60)).unwrap()
 }
 
 fn agent() -> ureq::Agent {

@@ -14,7 +14,7 @@ use super::Experiment;
 use crate::data::Example;
 use crate::report::{emit, CsvSink, Table};
 use crate::serve::client::Recommender;
-use crate::serve::{Artifacts, LocalReplica, ServeConfig};
+use crate::serve::{Artifacts, InProcess, ServeConfig};
 use crate::spec::ServeCell;
 use crate::stats::percentile;
 
@@ -59,7 +59,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         config.workers = spec.workers.unwrap_or(config.workers);
         config.queue = 64;
         let workers = config.workers;
-        let replica = LocalReplica::start(config, Duration::from_secs(600))?;
+        let replica = InProcess::replica(config, Duration::from_secs(600))?;
         for &clients in &spec.clients {
             progress.set_message(format!(
                 "{} {}b, {clients} clients",

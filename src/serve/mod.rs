@@ -87,17 +87,24 @@ pub async fn run(
         .context("serving HTTP")
 }
 
-/// A replica served from a thread of this process on `127.0.0.1:<free port>` (benchmarks and
-/// tests); dropping it shuts the replica down gracefully and waits for it.
-pub struct LocalReplica {
+/// What tells a server in [`InProcess`] to stop.
+pub type Shutdown = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A server on `127.0.0.1:<free port>` run by a thread of this process (a replica for benchmarks
+/// and tests, the local deployer's proxy); dropping it shuts the server down gracefully and waits.
+pub struct InProcess {
     pub base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl LocalReplica {
-    /// Starts the replica and waits (up to `ready_within`) until `/readyz` answers 200.
-    pub fn start(config: ServeConfig, ready_within: Duration) -> anyhow::Result<Self> {
+impl InProcess {
+    /// Binds a free loopback port and runs `serve(listener, shutdown)` on its own runtime.
+    pub fn start<F, Fut>(serve: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(TcpListener, Shutdown) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, address) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -108,50 +115,59 @@ impl LocalReplica {
             runtime.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let _ = bound.send(listener.local_addr()?);
-                run(listener, config, async {
-                    let _ = stopped.await;
-                })
+                serve(
+                    listener,
+                    Box::pin(async {
+                        let _ = stopped.await;
+                    }),
+                )
                 .await
             })
         });
-        let mut replica = Self {
+        let mut server = Self {
             base: String::new(),
             stop: Some(stop),
             thread: Some(thread),
         };
         match address.recv() {
-            Ok(address) => replica.base = format!("http://{address}"),
-            Err(_) => return Err(replica.stop_and_join().unwrap_err()),
+            Ok(address) => server.base = format!("http://{address}"),
+            Err(_) => return Err(server.stop_and_join().unwrap_err()),
         }
-        let client = client::Client::new(&replica.base);
+        Ok(server)
+    }
+
+    /// A replica of `config`, once `/readyz` answers 200 (waiting up to `ready_within`).
+    pub fn replica(config: ServeConfig, ready_within: Duration) -> anyhow::Result<Self> {
+        let mut server = Self::start(move |listener, shutdown| run(listener, config, shutdown))?;
+        let client = client::Client::new(&server.base);
         let deadline = std::time::Instant::now() + ready_within;
         while !client.ready() {
             if std::time::Instant::now() > deadline {
-                replica.stop_and_join()?;
+                server.stop_and_join()?;
                 anyhow::bail!("replica not ready within {ready_within:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(replica)
+        Ok(server)
     }
 
-    /// Stops the replica; its error, if it failed.
+    /// Stops the server; its error, if it failed.
     pub fn stop_and_join(&mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => anyhow::bail!("the replica thread panicked"),
+            Some(Err(_)) => anyhow::bail!("the server thread panicked"),
             None => Ok(()),
         }
     }
 }
 
-impl Drop for LocalReplica {
+impl Drop for InProcess {
     fn drop(&mut self) {
         if let Err(e) = self.stop_and_join() {
-            tracing::error!("local replica: {e:#}");
+            tracing::error!("in-process server: {e:#}");
         }
     }
 }

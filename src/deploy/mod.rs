@@ -1,0 +1,51 @@
+//! Deployments of the service: a [`Deployer`] runs N replicas of one circuit behind one endpoint.
+//!
+//! - [`local`]: the embedded default; `cipherscale serve` child processes on loopback behind a
+//!   round-robin [`proxy`].
+//!
+//! Every call is idempotent: deploying twice, scaling to the current size or tearing down twice
+//! changes nothing.
+
+pub mod local;
+pub mod proxy;
+
+use std::fmt;
+
+/// Replica counts as a deployer sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Status {
+    /// Replicas asked for.
+    pub desired: usize,
+    /// Replicas running, ready and receiving traffic.
+    pub ready: usize,
+    /// Replicas draining or shutting down.
+    pub terminating: usize,
+    /// Replicas that died and have not been restarted.
+    pub failed: usize,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} ready, {} terminating, {} failed",
+            self.ready, self.desired, self.terminating, self.failed
+        )
+    }
+}
+
+/// Runs and scales the replicas of one circuit.
+pub trait Deployer {
+    /// Starts the deployment with one replica, or does nothing if it runs.
+    fn deploy(&mut self) -> anyhow::Result<()>;
+    /// Sets the number of replicas and returns once they are ready (scale-up) or drained
+    /// (scale-down).
+    fn scale(&mut self, replicas: usize) -> anyhow::Result<()>;
+    fn status(&mut self) -> anyhow::Result<Status>;
+    /// Replaces failed replicas (self-healing) and returns once they are ready.
+    fn restart(&mut self) -> anyhow::Result<()>;
+    /// Where clients send requests; `None` before `deploy`.
+    fn endpoint(&self) -> Option<String>;
+    /// Stops every replica and frees what the deployment holds.
+    fn teardown(&mut self) -> anyhow::Result<()>;
+}
