@@ -43,3 +43,11 @@ data *ARGS:
 # Serve one circuit, e.g. `just serve results/paper/artifacts/glwe-argmax-4b --listen 127.0.0.1:8080`
 serve ARTIFACTS *ARGS:
     cargo run --release --quiet -- serve --artifacts {{ARTIFACTS}} {{ARGS}}
+
+# Kubernetes manifests of one served circuit (see README "Run on a real cluster")
+manifests *ARGS:
+    cargo run --release --quiet -- manifests {{ARGS}}
+
+# The kube deployer against the cluster KUBECONFIG points to (CIPHERSCALE_IMAGE names the image)
+test-kube:
+    cargo test --test kube -- --ignored

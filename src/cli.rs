@@ -7,11 +7,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::data::{self, DataLocator, MovieLens, Pool, Split};
+use crate::deploy::kubernetes::KubeConfig;
 use crate::report::{emit, Table};
 use crate::runner::{self, RunOptions, Stage};
 use crate::serve::client::Recommender;
 use crate::serve::ServeConfig;
-use crate::spec::{self, DataSpec, DatasetKind};
+use crate::spec::{self, DataSpec, DatasetKind, KubeSpec};
 
 /// What does it cost to serve FHE inference, and how should it scale?
 #[derive(Debug, Parser)]
@@ -52,6 +53,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ask a server for a recommendation: keys and decryption stay on this machine.
     Recommend(RecommendArgs),
+    /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service) as YAML.
+    Manifests(ManifestArgs),
     /// Print dataset statistics: users, movies, ratings, the movie pool and the split.
     Data {
         #[command(flatten)]
@@ -119,6 +122,33 @@ pub struct RecommendArgs {
     pub no_key_cache: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Folder to write `<name>.yaml` into.
+    #[arg(long, value_name = "DIR", default_value = "deploy/k8s")]
+    pub out: PathBuf,
+    /// The serve image (built from the Dockerfile).
+    #[arg(long, default_value_t = KubeSpec::default().image)]
+    pub image: String,
+    /// Namespace, created and deleted with the run.
+    #[arg(long, default_value_t = KubeSpec::default().namespace)]
+    pub namespace: String,
+    /// The circuit's artifacts folder inside the image.
+    #[arg(long, default_value = "/artifacts/glwe-argmax-4b")]
+    pub artifacts: String,
+    /// Deployment and Service name.
+    #[arg(long, default_value = "cipherscale")]
+    pub name: String,
+    /// The run label's value.
+    #[arg(long, default_value = "manual")]
+    pub run_id: String,
+    #[arg(long, default_value_t = 1)]
+    pub replicas: i32,
+    /// Evaluation workers (and CPU request) per replica.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+}
+
 /// Where the MovieLens data comes from.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
@@ -155,6 +185,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Serve(args) => serve(args),
         Command::Recommend(args) => recommend(&args),
+        Command::Manifests(args) => manifests(args),
         Command::Data {
             data,
             dataset,
@@ -242,6 +273,23 @@ fn default_key_cache() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("cipherscale").join("client")
+}
+
+fn manifests(args: ManifestArgs) -> anyhow::Result<()> {
+    let config = KubeConfig {
+        context: None,
+        namespace: args.namespace,
+        image: args.image,
+        run_id: args.run_id,
+        name: args.name,
+        artifacts: args.artifacts,
+        workers: args.workers,
+        ready_timeout: Duration::from_secs(300),
+    };
+    let yaml = crate::deploy::kubernetes::manifests_yaml(&config, args.replicas)?;
+    let path = args.out.join(format!("{}.yaml", config.name));
+    crate::report::write_atomic(&path, yaml.as_bytes(), false)?;
+    Ok(emit(format_args!("wrote {}", path.display()))?)
 }
 
 fn validate(specs: &[PathBuf]) -> anyhow::Result<()> {

@@ -10,17 +10,17 @@
 //!   circuit), the popularity baseline, hit@k.
 //! - [`fhe`]: encrypted inference circuits (`glwe-packed`, `lwe`, `integer`, the private-output
 //!   `glwe-argmax`), the packed layer they share, wire format.
-//! - [`stats`]: summaries over seeds.
-//! - [`report`]: CSV results written row by row, text tables, the git revision.
+//! - [`serve`]: one HTTP replica of the encrypted service (artifacts, key store, bounded
+//!   evaluation, metrics) and its client.
 //! - [`deploy`]: N replicas of a circuit behind one endpoint (`local`: child processes behind a
-//!   round-robin proxy).
-//! - [`runner`]: runs a spec's stages (`model`, `fhe` so far) into `results/<name>/`, and saves
-//!   each circuit's server artifacts.
-//! - [`serve`]: one HTTP replica of the encrypted service (key store, bounded evaluation,
-//!   metrics) and its client.
+//!   round-robin proxy; `kubernetes`: a Deployment and a Service through kube-rs).
+//! - [`stats`]: summaries over seeds.
+//! - [`report`]: CSV results written row by row, atomic files, text tables, the git revision.
+//! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`) into
+//!   `results/<name>/`.
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
 //!
-//! Not built yet (see the README): the Kubernetes deployer, `load`, `sim`, `rl` and the figures.
+//! Not built yet (see the README): `load`, `sim`, `rl` and the figures.
 
 pub mod cli;
 pub mod data;

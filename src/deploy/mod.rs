@@ -2,10 +2,12 @@
 //!
 //! - [`local`]: the embedded default; `cipherscale serve` child processes on loopback behind a
 //!   round-robin [`proxy`].
+//! - [`kubernetes`]: a Deployment and a Service per run through kube-rs.
 //!
 //! Every call is idempotent: deploying twice, scaling to the current size or tearing down twice
 //! changes nothing.
 
+pub mod kubernetes;
 pub mod local;
 pub mod proxy;
 

@@ -29,6 +29,8 @@ pub struct Spec {
     pub fhe: FheSpec,
     #[serde(default)]
     pub serve: ServeSpec,
+    #[serde(default)]
+    pub deploy: DeploySpec,
     /// Overrides that `--quick` deep-merges over this spec, kept as written.
     #[serde(default, skip_serializing)]
     pub quick: Option<yaml_serde::Value>,
@@ -169,6 +171,46 @@ impl Default for ServeSpec {
             cells: Vec::new(),
             clients: vec![1, 2],
             workers: None,
+        }
+    }
+}
+
+/// Where the experiments that scale the service run it.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploySpec {
+    pub backend: DeployBackend,
+    pub kube: KubeSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployBackend {
+    /// `cipherscale serve` child processes behind a loopback proxy.
+    #[default]
+    Local,
+    /// A Deployment and a Service in a Kubernetes cluster.
+    Kube,
+}
+
+/// The cluster, namespace and image of the `kube` backend.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubeSpec {
+    /// kubeconfig context; absent: the current one.
+    pub context: Option<String>,
+    /// Created for the run and deleted with it: never a namespace you already use.
+    pub namespace: String,
+    /// The serve image built from the Dockerfile.
+    pub image: String,
+}
+
+impl Default for KubeSpec {
+    fn default() -> Self {
+        Self {
+            context: None,
+            namespace: "cipherscale".into(),
+            image: "cipherscale:latest".into(),
         }
     }
 }

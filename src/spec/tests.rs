@@ -121,6 +121,28 @@ fn each_rule_names_its_field() {
             "name: d\nseed: 1\nfhe: { argmax: { budget_minutes: -1 } }\n",
             "fhe.argmax.budget_minutes",
         ),
+        (
+            "name: d\nseed: 1\nserve: { cells: [{ pipeline: glwe-argmax, bits: 7, requests: 1 }] }\n",
+            "serve.cells[0].bits",
+        ),
+        (
+            "name: d\nseed: 1\nserve: { cells: [{ pipeline: lwe, bits: 4, requests: 0 }] }\n",
+            "serve.cells[0].requests",
+        ),
+        ("name: d\nseed: 1\nserve: { clients: [1, 1] }\n", "serve.clients"),
+        ("name: d\nseed: 1\nserve: { clients: [0] }\n", "serve.clients[0]"),
+        (
+            "name: d\nseed: 1\ndeploy: { kube: { namespace: default } }\n",
+            "deploy.kube.namespace",
+        ),
+        (
+            "name: d\nseed: 1\ndeploy: { kube: { namespace: Bad_Name } }\n",
+            "deploy.kube.namespace",
+        ),
+        (
+            "name: d\nseed: 1\ndeploy: { backend: kube, kube: { image: \"\" } }\n",
+            "deploy.kube.image",
+        ),
     ];
     for (text, field) in cases {
         let err = parse(text).unwrap_err();

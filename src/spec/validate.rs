@@ -73,7 +73,43 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     }
     validate_list("model.seeds", &model.seeds)?;
     validate_fhe(spec)?;
-    validate_serve(spec)
+    validate_serve(spec)?;
+    validate_kube(&spec.deploy.kube)
+}
+
+/// Namespaces a run must not take over (teardown deletes the run's namespace).
+const SHARED_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+fn validate_kube(kube: &super::KubeSpec) -> Result<(), Invalid> {
+    let name = kube.namespace.as_str();
+    let dns_label = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !dns_label {
+        return Err(Invalid::new(
+            "deploy.kube.namespace",
+            format!("{name:?} is not a Kubernetes namespace name"),
+            "use 1 to 63 lowercase letters, digits or `-`, starting and ending with a letter or digit",
+        ));
+    }
+    if SHARED_NAMESPACES.contains(&name) {
+        return Err(Invalid::new(
+            "deploy.kube.namespace",
+            format!("{name:?} is shared; a run deletes its namespace on teardown"),
+            "name a namespace for cipherscale alone, e.g. `cipherscale`",
+        ));
+    }
+    if kube.image.trim().is_empty() {
+        return Err(Invalid::new(
+            "deploy.kube.image",
+            "the image is empty",
+            "give the serve image built from the Dockerfile, e.g. `registry.example/cipherscale:0.1`",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
