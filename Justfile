@@ -51,3 +51,8 @@ manifests *ARGS:
 # The kube deployer against the cluster KUBECONFIG points to (CIPHERSCALE_IMAGE names the image)
 test-kube:
     cargo test --test kube -- --ignored
+
+# Load generator overhead: cipherscale load (goose) vs wrk on the same trivial endpoint
+bench-load SECONDS="10":
+    cargo build --release
+    scripts/bench-load.sh {{SECONDS}}

@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::{self, DataLocator, MovieLens, Pool, Split};
 use crate::deploy::kubernetes::KubeConfig;
-use crate::report::{emit, Table};
+use crate::load::{LoadPlan, Payload, Profile};
+use crate::report::{emit, CsvSink, Table};
 use crate::runner::{self, RunOptions, Stage};
 use crate::serve::client::Recommender;
 use crate::serve::ServeConfig;
@@ -53,6 +54,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ask a server for a recommendation: keys and decryption stay on this machine.
     Recommend(RecommendArgs),
+    /// Send bounded load to a loopback endpoint (goose) and write per-request and summary CSVs.
+    Load(LoadArgs),
     /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service) as YAML.
     Manifests(ManifestArgs),
     /// Print dataset statistics: users, movies, ratings, the movie pool and the split.
@@ -123,6 +126,59 @@ pub struct RecommendArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The endpoint, e.g. http://127.0.0.1:8080 (loopback only).
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, value_enum, default_value = "probe")]
+    pub profile: ProfileKind,
+    /// GET this path on every request (unless --liked makes it a recommend request).
+    #[arg(long, default_value = "/healthz")]
+    pub path: String,
+    /// Send an encrypted recommend request for these liked titles (keys from the client cache).
+    #[arg(long)]
+    pub liked: Vec<String>,
+    /// stress: burst size range.
+    #[arg(long, default_value_t = 5)]
+    pub min_burst: usize,
+    #[arg(long, default_value_t = 10)]
+    pub max_burst: usize,
+    /// ramp: users, started evenly over --duration-s; steady: ignored.
+    #[arg(long, default_value_t = 4)]
+    pub users: usize,
+    /// ramp: requests in all.
+    #[arg(long, default_value_t = 40)]
+    pub requests: usize,
+    /// steady: requests per second.
+    #[arg(long, default_value_t = 1)]
+    pub rate: usize,
+    /// ramp: ramp-up time; steady: run time.
+    #[arg(long, default_value_t = 10)]
+    pub duration_s: u64,
+    /// Client timeout; a failure counts as this long in the stress penalty (the paper: 10 s).
+    #[arg(long, default_value_t = 10)]
+    pub timeout_s: u64,
+    /// Hard caps on the run.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_requests: usize,
+    #[arg(long, default_value_t = 600)]
+    pub max_duration_s: u64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Folder for requests.csv and summary.csv.
+    #[arg(long, default_value = "results/load")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProfileKind {
+    Probe,
+    Stress,
+    Ramp,
+    Steady,
+}
+
+#[derive(Debug, Args)]
 pub struct ManifestArgs {
     /// Folder to write `<name>.yaml` into.
     #[arg(long, value_name = "DIR", default_value = "deploy/k8s")]
@@ -186,6 +242,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Recommend(args) => recommend(&args),
         Command::Manifests(args) => manifests(args),
+        Command::Load(args) => load(&args),
         Command::Data {
             data,
             dataset,
@@ -273,6 +330,94 @@ fn default_key_cache() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("cipherscale").join("client")
+}
+
+fn load(args: &LoadArgs) -> anyhow::Result<()> {
+    crate::load::install_interrupt_handler();
+    crate::load::require_loopback(&args.url)?;
+    let duration = Duration::from_secs(args.duration_s);
+    let profile = match args.profile {
+        ProfileKind::Probe => Profile::Probe,
+        ProfileKind::Stress => Profile::Stress {
+            min: args.min_burst,
+            max: args.max_burst.max(args.min_burst),
+        },
+        ProfileKind::Ramp => Profile::Ramp {
+            users: args.users.max(1),
+            over: duration,
+            requests: args.requests,
+        },
+        ProfileKind::Steady => Profile::Steady {
+            rate: args.rate.max(1),
+            duration,
+        },
+    };
+    let payload = if args.liked.is_empty() {
+        Payload::Get {
+            path: args.path.clone(),
+        }
+    } else {
+        recommend_payload(&args.url, &args.liked)?
+    };
+    let plan = LoadPlan {
+        base: args.url.clone(),
+        payload,
+        profile,
+        timeout: Duration::from_secs(args.timeout_s),
+        max_requests: args.max_requests,
+        max_duration: Duration::from_secs(args.max_duration_s),
+        seed: args.seed,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (records, summary) = runtime.block_on(crate::load::run(&plan))?;
+    let mut sink = CsvSink::create(&args.out.join("requests.csv"))?;
+    for record in &records {
+        sink.push(record)?;
+    }
+    sink.finish()?;
+    let mut sink = CsvSink::create(&args.out.join("summary.csv"))?;
+    sink.push(&summary)?;
+    let path = sink.finish()?;
+    emit(format_args!(
+        "{}: {} requests, success {:.3}, mean {:.1} ms, p95 {:.1} ms, {:.2} req/s, stress penalty {:.3}{}\nwrote {}",
+        summary.profile,
+        summary.requests,
+        summary.success_rate,
+        summary.mean_ms,
+        summary.p95_ms,
+        summary.throughput_rps,
+        summary.stress_penalty,
+        if summary.interrupted { " (interrupted)" } else { "" },
+        path.display()
+    ))?;
+    if summary.interrupted {
+        anyhow::bail!(
+            "interrupted by Ctrl-C; what was measured is in {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// One encrypted recommend request (keys from the client cache, uploaded if needed), reused as
+/// the body of every load request.
+fn recommend_payload(url: &str, liked: &[String]) -> anyhow::Result<Payload> {
+    let recommender = Recommender::connect(url, Some(&default_key_cache()))?;
+    let mut movies = liked
+        .iter()
+        .map(|t| recommender.find_title(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    movies.sort_unstable();
+    movies.dedup();
+    let key = recommender.upload()?;
+    let headers = key
+        .map(|id| vec![(crate::serve::KEY_HEADER.to_owned(), id.to_string())])
+        .unwrap_or_default();
+    Ok(Payload::Post {
+        path: "/v1/recommend".into(),
+        body: std::sync::Arc::new(recommender.encrypt(&movies)),
+        headers,
+    })
 }
 
 fn manifests(args: ManifestArgs) -> anyhow::Result<()> {

@@ -14,18 +14,21 @@
 //!   evaluation, metrics) and its client.
 //! - [`deploy`]: N replicas of a circuit behind one endpoint (`local`: child processes behind a
 //!   round-robin proxy; `kubernetes`: a Deployment and a Service through kube-rs).
+//! - [`load`]: goose load profiles (probe, stress, ramp, steady) with per-request records and
+//!   the paper's stress penalty.
 //! - [`stats`]: summaries over seeds.
 //! - [`report`]: CSV results written row by row, atomic files, text tables, the git revision.
 //! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`) into
 //!   `results/<name>/`.
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
 //!
-//! Not built yet (see the README): `load`, `sim`, `rl` and the figures.
+//! Not built yet (see the README): `sim`, `rl` and the figures.
 
 pub mod cli;
 pub mod data;
 pub mod deploy;
 pub mod fhe;
+pub mod load;
 pub mod model;
 pub mod report;
 pub mod runner;

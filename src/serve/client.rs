@@ -192,6 +192,11 @@ impl Recommender {
         Ok(self.session.decrypt(&response)?)
     }
 
+    /// A request for `liked` under this client's key (for load tests that resend one request).
+    pub fn encrypt(&self, liked: &[usize]) -> Vec<u8> {
+        self.session.encrypt(liked)
+    }
+
     /// Uploads the evaluation key (the server keeps it; uploading twice is harmless).
     pub fn upload(&self) -> anyhow::Result<Option<KeyId>> {
         let Some(key) = &self.eval_key else {
