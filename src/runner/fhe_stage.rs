@@ -15,7 +15,7 @@ use crate::fhe::{
     argmax::GlweArgmax, glwe::GlwePacked, integer::Integer, lwe::Lwe, Circuit, Pipeline, Shape,
 };
 use crate::model::{FloatModel, QuantizedModel};
-use crate::report::{emit, CsvSink, Table};
+use crate::report::{CsvSink, Table};
 use crate::stats::percentile;
 
 /// One row of `fhe.csv`: one pipeline at one bit width.
@@ -105,12 +105,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         rows.push(row);
         progress.inc(1);
     }
-    progress.finish_and_clear();
-    let path = sink.finish()?;
-    emit(summary_table(&rows))?;
-    emit(ratio_table(&rows))?;
-    emit(format_args!("wrote {}", path.display()))?;
-    Ok(())
+    super::finish_stage(progress, sink, &[summary_table(&rows), ratio_table(&rows)])
 }
 
 fn measure_cell(

@@ -76,6 +76,22 @@ fn stage_progress(stage: Stage, len: usize) -> indicatif::ProgressBar {
         .with_style(indicatif::ProgressStyle::with_template(&template).expect("static template"))
 }
 
+/// Ends a stage: clears its progress bar, moves its CSV into place, prints its tables and the
+/// file written.
+fn finish_stage(
+    progress: indicatif::ProgressBar,
+    sink: crate::report::CsvSink,
+    tables: &[crate::report::Table],
+) -> anyhow::Result<()> {
+    progress.finish_and_clear();
+    let path = sink.finish()?;
+    for table in tables {
+        crate::report::emit(table)?;
+    }
+    crate::report::emit(format_args!("wrote {}", path.display()))?;
+    Ok(())
+}
+
 /// Runs the selected stages of one spec.
 pub fn run(options: &RunOptions) -> anyhow::Result<()> {
     let spec = spec::load(&options.spec, options.quick)?;

@@ -8,7 +8,7 @@ use super::Experiment;
 use crate::data::{Example, Split};
 use crate::fhe::Pipeline;
 use crate::model::{evaluate, FloatModel, Popularity, QuantizedModel, Recommender};
-use crate::report::{emit, CsvSink, Table};
+use crate::report::{CsvSink, Table};
 use crate::stats::Summary;
 
 /// One row of `model.csv`: one model variant evaluated on one split.
@@ -50,11 +50,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         }
         progress.inc(1);
     }
-    progress.finish_and_clear();
-    let path = sink.finish()?;
-    emit(summary_table(&rows))?;
-    emit(format_args!("wrote {}", path.display()))?;
-    Ok(())
+    super::finish_stage(progress, sink, &[summary_table(&rows)])
 }
 
 /// Every variant's row for one split seed.

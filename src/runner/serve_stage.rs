@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::fhe_stage::quantize_for;
 use super::Experiment;
 use crate::data::Example;
-use crate::report::{emit, CsvSink, Table};
+use crate::report::{CsvSink, Table};
 use crate::serve::client::Recommender;
 use crate::serve::{Artifacts, InProcess, ServeConfig};
 use crate::spec::ServeCell;
@@ -82,11 +82,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
             progress.inc(1);
         }
     }
-    progress.finish_and_clear();
-    let path = sink.finish()?;
-    emit(summary_table(&rows))?;
-    emit(format_args!("wrote {}", path.display()))?;
-    Ok(())
+    super::finish_stage(progress, sink, &[summary_table(&rows)])
 }
 
 /// `clients` threads share `cell.requests` requests (user `i` goes to client `i % clients`);
