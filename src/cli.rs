@@ -293,13 +293,7 @@ fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
         Some(args.key_cache.clone().unwrap_or_else(default_key_cache))
     };
     let recommender = Recommender::connect(&args.server, cache.as_deref())?;
-    let mut liked: Vec<usize> = args
-        .liked
-        .iter()
-        .map(|title| recommender.find_title(title))
-        .collect::<anyhow::Result<_>>()?;
-    liked.sort_unstable();
-    liked.dedup();
+    let liked = recommender.find_titles(&args.liked)?;
     let description = recommender.description();
     let started = std::time::Instant::now();
     let output = recommender.recommend(&liked)?;
@@ -403,12 +397,7 @@ fn load(args: &LoadArgs) -> anyhow::Result<()> {
 /// the body of every load request.
 fn recommend_payload(url: &str, liked: &[String]) -> anyhow::Result<Payload> {
     let recommender = Recommender::connect(url, Some(&default_key_cache()))?;
-    let mut movies = liked
-        .iter()
-        .map(|t| recommender.find_title(t))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    movies.sort_unstable();
-    movies.dedup();
+    let movies = recommender.find_titles(liked)?;
     let key = recommender.upload()?;
     let headers = key
         .map(|id| vec![(crate::serve::KEY_HEADER.to_owned(), id.to_string())])

@@ -35,3 +35,11 @@ pub mod runner;
 pub mod serve;
 pub mod spec;
 pub mod stats;
+
+/// Locks `mutex`, also after a thread panicked while holding it: every value guarded in this
+/// crate (counters, caches, record lists) stays valid across a panic.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

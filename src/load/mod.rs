@@ -175,7 +175,7 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<(Vec<RequestRecord>, Summary
     };
     result.map_err(|e| anyhow::anyhow!("goose: {e:?}"))?;
     let wall = started.elapsed();
-    let records = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
+    let records = std::mem::take(&mut *crate::lock(&records));
     let summary = summarize(plan, &records, wall);
     Ok((records, summary))
 }
@@ -231,7 +231,7 @@ fn record_requests(
                 status,
                 error,
             };
-            let mut records = records.lock().unwrap_or_else(|p| p.into_inner());
+            let mut records = crate::lock(&records);
             records.push(record);
             if records.len() >= cap {
                 goose::trigger_killswitch("request cap reached");

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::fhe_stage::quantize_for;
 use super::Experiment;
 use crate::data::Example;
+use crate::lock;
 use crate::report::{CsvSink, Table};
 use crate::serve::client::Recommender;
 use crate::serve::{Artifacts, InProcess, ServeConfig};
@@ -152,12 +153,6 @@ fn measure(
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         git_rev: String::new(),
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn summary_table(rows: &[ServeRow]) -> Table {

@@ -33,6 +33,7 @@ use super::metrics::Metrics;
 use super::{Artifacts, CircuitDescription, ServeConfig, KEY_HEADER};
 use crate::fhe::dynamic::Replica;
 use crate::fhe::{WireError, MAX_EVAL_KEY_BYTES, MAX_REQUEST_BYTES};
+use crate::lock;
 
 /// Largest evaluation-key upload (SQLite holds blobs under 1e9 bytes; the largest key here,
 /// glwe-argmax at p = 6, is ~0.56 GB).
@@ -137,12 +138,6 @@ impl KeyCache {
     fn len(&self) -> usize {
         lock(&self.entries).len()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Everything the handlers share.

@@ -211,9 +211,15 @@ impl Recommender {
         self.session.top_pick(output)
     }
 
-    /// Pool index of a title: exact (any case) or the only title containing `query`.
-    pub fn find_title(&self, query: &str) -> anyhow::Result<usize> {
-        find_title(&self.description.titles, query)
+    /// Sorted pool indices of titles, each exact (any case) or the only title containing it.
+    pub fn find_titles(&self, queries: &[String]) -> anyhow::Result<Vec<usize>> {
+        let mut movies = queries
+            .iter()
+            .map(|query| find_title(&self.description.titles, query))
+            .collect::<anyhow::Result<Vec<usize>>>()?;
+        movies.sort_unstable();
+        movies.dedup();
+        Ok(movies)
     }
 
     fn eval_key_bytes(&self, key: &EvalKey) -> anyhow::Result<Vec<u8>> {

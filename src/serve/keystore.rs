@@ -94,10 +94,7 @@ impl SqliteKeyStore {
         what: &str,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> anyhow::Result<T> {
-        let connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let connection = crate::lock(&self.connection);
         f(&connection).with_context(|| format!("{what} in key store {}", self.path.display()))
     }
 }
