@@ -15,7 +15,7 @@
 //! `workers` threads; at most `queue` more requests wait for one.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -193,10 +193,6 @@ impl State {
         &self.0.artifacts.description
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        &self.0.metrics
-    }
-
     fn fingerprint(&self) -> &str {
         &self.0.artifacts.description.fingerprint
     }
@@ -303,15 +299,16 @@ impl State {
         key: Option<KeyId>,
         request: Bytes,
     ) -> Result<Vec<u8>, ApiError> {
-        let metrics = &self.0.metrics;
-        metrics.queued.fetch_add(1, Ordering::Relaxed);
+        // A guard, not a decrement after the await: a request that times out while waiting is
+        // dropped here and must leave the queue gauge too.
+        let waiting = Gauge::raise(&self.0.metrics.queued);
         let permit = self.0.workers.clone().acquire_owned().await;
-        metrics.queued.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         let permit = permit.map_err(ApiError::internal)?;
         let state = self.clone();
         let work = move || {
             let _held = (permit, admitted);
-            let _running = Running::start(&state.0.metrics);
+            let _running = Gauge::raise(&state.0.metrics.in_flight);
             let replica = state.replica_for(key.as_ref())?;
             let started = Instant::now();
             let response = replica.eval(&request)?;
@@ -335,19 +332,19 @@ impl Drop for Admitted {
     }
 }
 
-/// Counts a request as in flight while alive.
-struct Running<'a>(&'a Metrics);
+/// Raises a gauge (requests in flight, requests waiting) while alive.
+struct Gauge<'a>(&'a AtomicU64);
 
-impl<'a> Running<'a> {
-    fn start(metrics: &'a Metrics) -> Self {
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self(metrics)
+impl<'a> Gauge<'a> {
+    fn raise(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
     }
 }
 
-impl Drop for Running<'_> {
+impl Drop for Gauge<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
