@@ -16,13 +16,17 @@
 //!   round-robin proxy; `kubernetes`: a Deployment and a Service through kube-rs).
 //! - [`load`]: goose load profiles (probe, stress, ramp, steady) with per-request records and
 //!   the paper's stress penalty.
+//! - [`sim`]: a discrete-event model of replicas serving a circuit, calibrated from measured
+//!   service times and checked against queueing theory.
+//! - [`rl`]: the paper's autoscaling environment over the simulator or live replicas, PPO on
+//!   dfdx, and the baselines (static, HPA clone, threshold rule, oracle).
 //! - [`stats`]: summaries over seeds.
 //! - [`report`]: CSV results written row by row, atomic files, text tables, the git revision.
-//! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`) into
+//! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`, `rl`) into
 //!   `results/<name>/`.
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
 //!
-//! Not built yet (see the README): `sim`, `rl` and the figures.
+//! Not built yet (see the README): the figures and the generated report.
 
 pub mod cli;
 pub mod data;
@@ -31,8 +35,10 @@ pub mod fhe;
 pub mod load;
 pub mod model;
 pub mod report;
+pub mod rl;
 pub mod runner;
 pub mod serve;
+pub mod sim;
 pub mod spec;
 pub mod stats;
 

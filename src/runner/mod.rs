@@ -3,6 +3,8 @@
 mod artifacts_stage;
 mod fhe_stage;
 mod model_stage;
+mod rl_eval;
+mod rl_stage;
 mod serve_stage;
 
 use std::cell::RefCell;
@@ -27,10 +29,18 @@ pub enum Stage {
     Fhe,
     /// Serve circuits from one replica on loopback and measure throughput per client count.
     Serve,
+    /// Train PPO on the calibrated simulator and evaluate it against the baselines.
+    Rl,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::Model, Stage::Artifacts, Stage::Fhe, Stage::Serve];
+    pub const ALL: [Stage; 5] = [
+        Stage::Model,
+        Stage::Artifacts,
+        Stage::Fhe,
+        Stage::Serve,
+        Stage::Rl,
+    ];
 }
 
 impl fmt::Display for Stage {
@@ -40,6 +50,7 @@ impl fmt::Display for Stage {
             Stage::Artifacts => "artifacts",
             Stage::Fhe => "fhe",
             Stage::Serve => "serve",
+            Stage::Rl => "rl",
         })
     }
 }
@@ -114,6 +125,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
             Stage::Artifacts => artifacts_stage::run(&experiment),
             Stage::Fhe => fhe_stage::run(&experiment),
             Stage::Serve => serve_stage::run(&experiment),
+            Stage::Rl => rl_stage::run(&experiment),
         }
         .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
     }

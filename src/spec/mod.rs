@@ -6,10 +6,12 @@
 
 mod error;
 mod load;
+mod rl;
 mod validate;
 
 pub use error::SpecError;
 pub use load::{load, load_str};
+pub use rl::{Calibration, LiveSpec, RlSpec, SimSpec};
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,8 @@ pub struct Spec {
     pub serve: ServeSpec,
     #[serde(default)]
     pub deploy: DeploySpec,
+    #[serde(default)]
+    pub rl: RlSpec,
     /// Overrides that `--quick` deep-merges over this spec, kept as written.
     #[serde(default, skip_serializing)]
     pub quick: Option<yaml_serde::Value>,

@@ -74,6 +74,7 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     validate_list("model.seeds", &model.seeds)?;
     validate_fhe(spec)?;
     validate_serve(spec)?;
+    validate_rl(&spec.rl)?;
     validate_kube(&spec.deploy.kube)
 }
 
@@ -179,6 +180,55 @@ fn validate_serve(spec: &Spec) -> Result<(), Invalid> {
     }
     if let Some(workers) = serve.workers {
         in_range("serve.workers", workers, 1..=256)?;
+    }
+    Ok(())
+}
+
+fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
+    rl.env.check().map_err(|e| {
+        Invalid::new(
+            "rl.env",
+            e.to_string(),
+            "see EnvConfig in src/rl/env.rs for each field",
+        )
+    })?;
+    in_range("rl.episodes", rl.episodes, 1..=100_000)?;
+    validate_list("rl.seeds", &rl.seeds)?;
+    in_range("rl.eval_episodes", rl.eval_episodes, 1..=10_000)?;
+    in_range(
+        "rl.cluster.slots_per_replica",
+        rl.cluster.slots_per_replica,
+        1..=64,
+    )?;
+    if let Some(host) = rl.cluster.host_slots {
+        in_range("rl.cluster.host_slots", host, 1..=1024)?;
+    }
+    in_range("rl.cluster.startup_s", rl.cluster.startup_s, 0.0..=600.0)?;
+    in_range(
+        "rl.cluster.background_rps",
+        rl.cluster.background_rps,
+        0.0..=1e6,
+    )?;
+    in_range(
+        "rl.hpa_target_utilization",
+        rl.hpa_target_utilization,
+        0.01..=1.0,
+    )?;
+    in_range(
+        "rl.threshold_up",
+        rl.threshold_up,
+        rl.threshold_down..=100.0,
+    )?;
+    in_range("rl.threshold_down", rl.threshold_down, 0.0..=100.0)?;
+    let ppo = &rl.ppo;
+    in_range("rl.ppo.n_steps", ppo.n_steps, 2..=1_000_000)?;
+    in_range("rl.ppo.batch_size", ppo.batch_size, 2..=ppo.n_steps)?;
+    in_range("rl.ppo.epochs", ppo.epochs, 1..=1000)?;
+    in_range_exclusive("rl.ppo.learning_rate", ppo.learning_rate, 0.0, 1.0)?;
+    if let Some(live) = &rl.live {
+        in_range("rl.live.episodes", live.episodes, 1..=1000)?;
+        in_range("rl.live.steps", live.steps, 1..=10_000)?;
+        in_range("rl.live.host_slots", live.host_slots, 1..=1024)?;
     }
     Ok(())
 }

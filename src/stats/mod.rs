@@ -51,6 +51,21 @@ pub fn percentile(values: &[f64], q: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
 }
 
+/// The 95% percentile-bootstrap confidence interval of the mean of `values` (`resamples`
+/// resamples, seeded); `(NaN, NaN)` when empty.
+pub fn bootstrap_ci95(values: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    use rand::{Rng, SeedableRng};
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n = values.len();
+    let means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    (percentile(&means, 0.025), percentile(&means, 0.975))
+}
+
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
 fn t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
@@ -71,6 +86,17 @@ mod tests {
         assert_eq!(percentile(&[1.0, 2.0], 0.5), 1.5);
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.95), 4.8);
         assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn bootstrap_intervals_cover_the_mean_and_shrink_with_n() {
+        let few: Vec<f64> = (0..10).map(f64::from).collect();
+        let many: Vec<f64> = (0..1000).map(|i| f64::from(i % 10)).collect();
+        let (lo, hi) = bootstrap_ci95(&few, 2000, 1);
+        assert!(lo < 4.5 && 4.5 < hi, "{lo} {hi}");
+        let (lo2, hi2) = bootstrap_ci95(&many, 2000, 1);
+        assert!(hi2 - lo2 < (hi - lo) / 5.0);
+        assert_eq!(bootstrap_ci95(&[2.0; 5], 100, 1), (2.0, 2.0));
     }
 
     #[test]
