@@ -24,9 +24,13 @@ test:
     cargo test --all-targets
     cargo test --doc
 
-# Run the criterion benchmarks
+# Run the criterion benchmarks (FHE operations; simulator speed)
 bench:
     cargo bench
+
+# PPO's own check: CartPole-v1 for 100k steps on 3 seeds -> results/bench/ppo_cartpole.csv
+cartpole STEPS="100000":
+    cargo run --release --example ppo_cartpole -- {{STEPS}}
 
 # Formatting and lints, warnings as errors
 lint:

@@ -228,4 +228,29 @@ fn quick_run_on_the_real_data() {
         assert_eq!(&row[column("wrong")], "0", "{row:?}");
         assert!(row[column("throughput_rps")].parse::<f64>().unwrap() > 0.0);
     }
+    check_rl_outputs(&out);
+}
+
+/// Stages `rl` and `rl-live` of the quick run: 2 seeds x 10 training episodes; 2 PPO policies,
+/// 10 static, 10 stepped, HPA, threshold and oracle on 3 episodes each; one live episode.
+fn check_rl_outputs(out: &std::path::Path) {
+    let lines = |name: &str| {
+        let text = std::fs::read_to_string(out.join(name)).unwrap();
+        text.lines().count()
+    };
+    assert_eq!(lines("rl_train.csv"), 1 + 2 * 10);
+    assert_eq!(lines("rl_eval.csv"), 1 + (2 + 10 + 10 + 3) * 3);
+    assert_eq!(lines("rl_summary.csv"), 1 + 1 + 10 + 10 + 3);
+    for seed in [1, 2] {
+        assert!(out.join(format!("rl/ppo-seed{seed}.safetensors")).exists());
+    }
+    let mut live = csv::Reader::from_path(out.join("rl_live.csv")).unwrap();
+    let header = live.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = live.records().map(Result::unwrap).collect();
+    let backends: Vec<&str> = rows.iter().map(|r| &r[column("backend")]).collect();
+    assert_eq!(backends, ["live", "sim"]);
+    // 3 probes; real encrypted requests take seconds at p = 2, never 0.
+    assert_eq!(&rows[0][column("requests")], "3");
+    assert!(rows[0][column("mean_latency_s")].parse::<f64>().unwrap() > 0.1);
 }

@@ -210,3 +210,24 @@ fn bad_constants_are_refused() {
     let err = AutoscaleEnv::new(bad, Scripted::default()).err().unwrap();
     assert!(err.to_string().contains("min_replicas"), "{err}");
 }
+
+#[test]
+fn target_actions_name_a_replica_count() {
+    use cipherscale::rl::{ActionSpace, Environment};
+    let config = EnvConfig {
+        actions: ActionSpace::Target,
+        min_replicas: 2,
+        initial_replicas: 2,
+        max_replicas: 6,
+        ..EnvConfig::default()
+    };
+    assert_eq!(config.action_count(), 5);
+    assert_eq!(config.action(0), Action::Target(2));
+    assert_eq!(config.action(4), Action::Target(6));
+    let mut e = env(config, &[&[Ok_(1.0)]]);
+    e.reset(1).unwrap();
+    assert_eq!(e.actions(), 5);
+    e.step(3).unwrap();
+    assert_eq!(e.replicas(), 5);
+    assert_eq!(e.backend().calls, ["reset 2", "scale 5", "send 1"]);
+}

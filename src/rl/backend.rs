@@ -22,6 +22,31 @@ pub trait Backend {
     fn totals(&self) -> Totals;
 }
 
+/// A borrowed backend is a backend (the caller keeps it, e.g. to tear it down).
+impl<B: Backend + ?Sized> Backend for &mut B {
+    fn reset(&mut self, seed: u64, replicas: usize) -> anyhow::Result<()> {
+        (**self).reset(seed, replicas)
+    }
+    fn scale(&mut self, replicas: usize) -> anyhow::Result<()> {
+        (**self).scale(replicas)
+    }
+    fn restart(&mut self) -> anyhow::Result<()> {
+        (**self).restart()
+    }
+    fn wait(&mut self, seconds: f64) -> anyhow::Result<()> {
+        (**self).wait(seconds)
+    }
+    fn send(&mut self, n: usize, timeout_s: f64) -> anyhow::Result<Vec<Outcome>> {
+        (**self).send(n, timeout_s)
+    }
+    fn now(&self) -> f64 {
+        (**self).now()
+    }
+    fn totals(&self) -> Totals {
+        (**self).totals()
+    }
+}
+
 /// The simulator as a backend: each episode is a fresh [`Cluster`] seeded by the episode.
 pub struct SimBackend {
     config: ClusterConfig,

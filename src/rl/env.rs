@@ -40,6 +40,26 @@ impl ObservationKind {
     }
 }
 
+/// What the agent's action means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionSpace {
+    /// The paper's: 0 scale down, 1 no-op, 2 scale up.
+    #[default]
+    Step,
+    /// Action i sets `min_replicas + i` replicas (what the HPA and the static baselines do).
+    Target,
+}
+
+impl std::fmt::Display for ActionSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Step => "step",
+            Self::Target => "target",
+        })
+    }
+}
+
 /// The environment's constants; the defaults are the paper's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,6 +100,7 @@ pub struct EnvConfig {
     /// A request slower than this (or failed) violates the SLO (metric only, not in the reward).
     pub slo_s: f64,
     pub observation: ObservationKind,
+    pub actions: ActionSpace,
 }
 
 impl Default for EnvConfig {
@@ -107,6 +128,7 @@ impl Default for EnvConfig {
             heal_failure_penalty: 10.0,
             slo_s: 10.0,
             observation: ObservationKind::Paper,
+            actions: ActionSpace::Step,
         }
     }
 }
@@ -140,6 +162,22 @@ impl EnvConfig {
         }
         let add = ((penalty / 2.0).floor() as usize).max(1);
         (replicas + add).min(self.max_replicas)
+    }
+
+    /// How many discrete actions the agent has.
+    pub fn action_count(&self) -> usize {
+        match self.actions {
+            ActionSpace::Step => 3,
+            ActionSpace::Target => self.max_replicas - self.min_replicas + 1,
+        }
+    }
+
+    /// The scaling decision of the agent's action `index`.
+    pub fn action(&self, index: usize) -> Action {
+        match self.actions {
+            ActionSpace::Step => Action::from_index(index),
+            ActionSpace::Target => Action::Target(self.min_replicas + index),
+        }
     }
 
     /// A request's latency as the reward counts it: failures count `failed_latency_s`.
@@ -409,7 +447,7 @@ impl<B: Backend> Environment for AutoscaleEnv<B> {
     }
 
     fn actions(&self) -> usize {
-        3
+        self.config.action_count()
     }
 
     fn reset(&mut self, seed: u64) -> anyhow::Result<Vec<f32>> {
@@ -417,6 +455,6 @@ impl<B: Backend> Environment for AutoscaleEnv<B> {
     }
 
     fn step(&mut self, action: usize) -> anyhow::Result<Transition> {
-        Ok(self.act(Action::from_index(action))?.0)
+        Ok(self.act(self.config.action(action))?.0)
     }
 }

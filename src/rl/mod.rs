@@ -10,17 +10,19 @@
 //! - [`ppo`]: PPO on dfdx 0.13 (separate actor and critic MLPs, GAE, clipped objective,
 //!   entropy bonus, global gradient-norm clipping, learning-rate annealing, checkpoints).
 //! - [`cartpole`]: the classic control task PPO is checked on.
+//! - [`live`]: the live backend (local replicas, real encrypted requests, wall clock).
 //! - [`episode`]: runs a policy for an episode and measures it.
 
 pub mod backend;
 pub mod cartpole;
 pub mod env;
 pub mod episode;
+pub mod live;
 pub mod policy;
 pub mod ppo;
 
 pub use backend::Backend;
-pub use env::{Action, AutoscaleEnv, EnvConfig, ObservationKind};
+pub use env::{Action, ActionSpace, AutoscaleEnv, EnvConfig, ObservationKind};
 
 /// A reinforcement-learning task as PPO sees it: observations in, a discrete action out.
 pub trait Environment {

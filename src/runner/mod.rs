@@ -4,6 +4,7 @@ mod artifacts_stage;
 mod fhe_stage;
 mod model_stage;
 mod rl_eval;
+mod rl_live;
 mod rl_stage;
 mod serve_stage;
 
@@ -31,15 +32,19 @@ pub enum Stage {
     Serve,
     /// Train PPO on the calibrated simulator and evaluate it against the baselines.
     Rl,
+    /// Run the trained policy on local replicas beside the simulator's prediction.
+    #[value(name = "rl-live")]
+    RlLive,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Model,
         Stage::Artifacts,
         Stage::Fhe,
         Stage::Serve,
         Stage::Rl,
+        Stage::RlLive,
     ];
 }
 
@@ -51,6 +56,7 @@ impl fmt::Display for Stage {
             Stage::Fhe => "fhe",
             Stage::Serve => "serve",
             Stage::Rl => "rl",
+            Stage::RlLive => "rl-live",
         })
     }
 }
@@ -126,6 +132,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
             Stage::Fhe => fhe_stage::run(&experiment),
             Stage::Serve => serve_stage::run(&experiment),
             Stage::Rl => rl_stage::run(&experiment),
+            Stage::RlLive => rl_live::run(&experiment),
         }
         .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
     }

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::rl_stage::{baselines, evaluate_policy, ppo_policies, EvalRow};
+use super::rl_stage::{baselines, evaluate_policy, EvalRow, TrainedAgent};
 use super::Experiment;
 use crate::report::{CsvSink, Table};
 use crate::rl::episode::EpisodeMetrics;
 use crate::rl::policy::Policy;
-use crate::rl::ppo::Ppo;
+use crate::rl::EnvConfig;
 use crate::sim::ClusterConfig;
 use crate::stats::bootstrap_ci95;
 
@@ -48,15 +48,15 @@ pub fn evaluate(
     experiment: &Experiment,
     cluster: &ClusterConfig,
     source: &str,
-    agents: Vec<(u64, Ppo)>,
+    agents: Vec<TrainedAgent>,
 ) -> anyhow::Result<()> {
     let rl = &experiment.spec.rl;
     let mut sink = CsvSink::create(&experiment.out.join("rl_eval.csv"))?;
     let mut results = Results::new();
     let mut order = Vec::new();
-    let mut run = |policy: &mut dyn Policy, seed: u64| -> anyhow::Result<()> {
+    let mut run = |policy: &mut dyn Policy, env: &EnvConfig, seed: u64| -> anyhow::Result<()> {
         let name = policy.name();
-        for (episode, m) in evaluate_policy(rl, cluster, policy)?
+        for (episode, m) in evaluate_policy(rl, env, cluster, policy)?
             .into_iter()
             .enumerate()
         {
@@ -68,11 +68,12 @@ pub fn evaluate(
         }
         Ok(())
     };
-    for (seed, mut policy) in ppo_policies(agents) {
-        run(&mut policy, seed)?;
+    for mut trained in agents {
+        let env = trained.policy.env.clone();
+        run(&mut trained.policy, &env, trained.seed)?;
     }
     for mut baseline in baselines(rl, cluster) {
-        run(baseline.as_mut(), 0)?;
+        run(baseline.as_mut(), &rl.env, 0)?;
     }
     crate::report::emit(format_args!("wrote {}", sink.finish()?.display()))?;
     write_replicas(experiment, &order, &results)?;
@@ -208,9 +209,15 @@ fn write_summary(
 /// action space (`step-k`), and the HPA clone: per training seed, the mean paired difference in
 /// return over the shared evaluation episodes; the interval is over seeds.
 pub fn verdict(results: &Results) -> String {
-    let Some(ppo) = results.get("ppo") else {
-        return String::new();
-    };
+    results
+        .iter()
+        .filter(|(name, _)| name.starts_with("ppo"))
+        .map(|(name, runs)| verdict_of(name, runs, results))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn verdict_of(agent: &str, ppo: &[(u64, EpisodeMetrics)], results: &Results) -> String {
     let best = |prefix: &str| {
         results
             .iter()
@@ -234,7 +241,7 @@ pub fn verdict(results: &Results) -> String {
             "does not differ from"
         };
         lines.push(format!(
-            "PPO {word} {name}: return difference {:+.2} per episode, 95% CI [{low:+.2}, {high:+.2}] \
+            "{agent} {word} {name}: return difference {:+.2} per episode, 95% CI [{low:+.2}, {high:+.2}] \
              over {} training seeds",
             mean(&diffs),
             diffs.len()

@@ -11,20 +11,21 @@ use serde::{Deserialize, Serialize};
 use super::Experiment;
 use crate::report::CsvSink;
 use crate::rl::backend::SimBackend;
-use crate::rl::episode::{run_episode, EpisodeMetrics};
+use crate::rl::episode::{run_episode, EpisodeMeter, EpisodeMetrics};
 use crate::rl::policy::{Hpa, Oracle, Policy, Static, StepToward, Threshold};
 use crate::rl::ppo::{Ppo, PpoPolicy};
 use crate::rl::{AutoscaleEnv, EnvConfig, Environment, Transition};
 use crate::sim::{ClusterConfig, ServiceTime};
-use crate::spec::RlSpec;
+use crate::spec::{AgentSpec, RlSpec};
 
 /// Evaluation workload seeds start here (training episodes use seeds below it).
-const EVAL_SEED_BASE: u64 = 1 << 40;
+pub const EVAL_SEED_BASE: u64 = 1 << 40;
 
 /// One row of `rl_train.csv`: one training episode.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainRow {
     pub experiment: String,
+    pub policy: String,
     pub seed: u64,
     pub episode: usize,
     #[serde(rename = "return")]
@@ -65,22 +66,64 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     std::fs::create_dir_all(&checkpoints)
         .with_context(|| format!("creating {}", checkpoints.display()))?;
     let mut agents = Vec::new();
-    let progress = super::stage_progress(super::Stage::Rl, rl.seeds.len() * rl.episodes);
+    let episodes = |a: &AgentSpec| a.episodes.unwrap_or(rl.episodes);
+    let runs = rl.agents.iter().map(episodes).sum::<usize>() * rl.seeds.len();
+    let progress = super::stage_progress(super::Stage::Rl, runs);
     let mut sink = CsvSink::create(&experiment.out.join("rl_train.csv"))?;
-    for &seed in &rl.seeds {
-        progress.set_message(format!("training seed {seed}"));
-        let agent = train(experiment, &cluster, seed, &mut sink, &progress)?;
-        agent.save(&checkpoint_path(&checkpoints, seed))?;
-        agents.push((seed, agent));
+    for spec in &rl.agents {
+        let env = agent_env(&rl.env, spec);
+        let name = spec.name.as_str();
+        for &seed in &rl.seeds {
+            progress.set_message(format!("training {name}, seed {seed}"));
+            let trained = Trainee {
+                name,
+                env: &env,
+                seed,
+                episodes: episodes(spec),
+            };
+            let agent = train(experiment, &cluster, &trained, &mut sink, &progress)?;
+            agent.save(&checkpoint_path(&checkpoints, name, seed))?;
+            agents.push(TrainedAgent {
+                seed,
+                policy: PpoPolicy {
+                    name: name.to_string(),
+                    env: env.clone(),
+                    agent,
+                },
+            });
+        }
     }
     progress.finish_and_clear();
     crate::report::emit(format_args!("wrote {}", sink.finish()?.display()))?;
     super::rl_eval::evaluate(experiment, &cluster, &source, agents)
 }
 
-/// Where seed `seed`'s trained actor and critic are saved.
-pub fn checkpoint_path(dir: &Path, seed: u64) -> PathBuf {
-    dir.join(format!("ppo-seed{seed}.safetensors"))
+/// Where agent `name`'s trained actor and critic of seed `seed` are saved.
+pub fn checkpoint_path(dir: &Path, name: &str, seed: u64) -> PathBuf {
+    dir.join(format!("{name}-seed{seed}.safetensors"))
+}
+
+/// The environment an agent sees: the spec's, with the agent's observation and actions.
+pub fn agent_env(env: &EnvConfig, agent: &AgentSpec) -> EnvConfig {
+    EnvConfig {
+        actions: agent.actions,
+        observation: agent.observation,
+        ..env.clone()
+    }
+}
+
+/// A PPO policy and the seed it was trained with.
+pub struct TrainedAgent {
+    pub seed: u64,
+    pub policy: PpoPolicy,
+}
+
+/// What one training run is.
+struct Trainee<'a> {
+    name: &'a str,
+    env: &'a EnvConfig,
+    seed: u64,
+    episodes: usize,
 }
 
 /// The simulated cluster of the spec with the measured service time.
@@ -98,12 +141,12 @@ pub fn cluster_config(rl: &RlSpec, service: ServiceTime) -> ClusterConfig {
 fn train(
     experiment: &Experiment,
     cluster: &ClusterConfig,
-    seed: u64,
+    trainee: &Trainee,
     sink: &mut CsvSink,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<Ppo> {
-    let rl = &experiment.spec.rl;
-    let env = AutoscaleEnv::new(rl.env.clone(), SimBackend::new(cluster.clone()))?;
+    let (rl, seed) = (&experiment.spec.rl, trainee.seed);
+    let env = AutoscaleEnv::new(trainee.env.clone(), SimBackend::new(cluster.clone()))?;
     let mut env = Recording::new(env);
     let mut agent = Ppo::new(rl.ppo.clone(), env.observation_len(), env.actions(), seed);
     let mut next = seed << 20;
@@ -111,11 +154,12 @@ fn train(
         next += 1;
         next
     };
-    let steps = rl.episodes * rl.env.steps;
+    let steps = trainee.episodes * rl.env.steps;
     agent.train(&mut env, steps, &mut seeds, &mut |_| progress.inc(1))?;
     for (episode, m) in env.finished.iter().enumerate() {
         sink.push(&TrainRow {
             experiment: experiment.spec.name.clone(),
+            policy: trainee.name.to_string(),
             seed,
             episode,
             episode_return: m.episode_return,
@@ -130,7 +174,8 @@ fn train(
 /// An environment that also measures each training episode.
 struct Recording<B: crate::rl::Backend> {
     env: AutoscaleEnv<B>,
-    current: Vec<(f64, usize, f64)>,
+    meter: EpisodeMeter,
+    pods_at_start: f64,
     finished: Vec<EpisodeMetrics>,
 }
 
@@ -138,7 +183,8 @@ impl<B: crate::rl::Backend> Recording<B> {
     fn new(env: AutoscaleEnv<B>) -> Self {
         Self {
             env,
-            current: Vec::new(),
+            meter: EpisodeMeter::default(),
+            pods_at_start: 0.0,
             finished: Vec::new(),
         }
     }
@@ -154,33 +200,23 @@ impl<B: crate::rl::Backend> Environment for Recording<B> {
     }
 
     fn reset(&mut self, seed: u64) -> anyhow::Result<Vec<f32>> {
-        self.current.clear();
-        self.env.reset(seed)
+        let observation = self.env.reset(seed)?;
+        self.meter = EpisodeMeter::new(self.env.replicas());
+        self.pods_at_start = self.env.backend().totals().pod_seconds;
+        Ok(observation)
     }
 
     fn step(&mut self, action: usize) -> anyhow::Result<Transition> {
-        let (transition, info) = self.env.act(crate::rl::Action::from_index(action))?;
-        let latency = step_latency(&self.env.config, &info);
-        self.current
-            .push((transition.reward, info.replicas, latency));
+        let (transition, info) = self.env.act(self.env.config.action(action))?;
+        self.meter
+            .record(&self.env.config, transition.reward, &info);
         if transition.truncated || transition.terminated {
-            let n = self.current.len() as f64;
-            self.finished.push(EpisodeMetrics {
-                episode_return: self.current.iter().map(|s| s.0).sum(),
-                mean_replicas: self.current.iter().map(|s| s.1 as f64).sum::<f64>() / n,
-                mean_latency_s: self.current.iter().map(|s| s.2).sum::<f64>() / n,
-                ..EpisodeMetrics::default()
-            });
+            let pods = self.env.backend().totals().pod_seconds - self.pods_at_start;
+            let meter = std::mem::take(&mut self.meter);
+            self.finished.push(meter.finish(pods));
         }
         Ok(transition)
     }
-}
-
-/// Mean counted latency of a step's requests (probe and burst).
-fn step_latency(config: &EnvConfig, info: &crate::rl::env::StepInfo) -> f64 {
-    let probe = info.probe.unwrap_or(config.failed_latency_s);
-    let burst: f64 = info.burst.iter().map(|o| config.counted_latency(o)).sum();
-    (probe + burst) / (1 + info.burst.len()) as f64
 }
 
 /// The service time of the spec's calibration circuit: client latency with one client from
@@ -276,24 +312,15 @@ pub fn baselines(rl: &RlSpec, cluster: &ClusterConfig) -> Vec<Box<dyn Policy>> {
 }
 
 /// Runs `policy` on the evaluation episodes of a simulated environment.
+/// `env` is the spec's environment, or a PPO agent's view of it (same dynamics and seeds).
 pub fn evaluate_policy(
     rl: &RlSpec,
+    env: &EnvConfig,
     cluster: &ClusterConfig,
     policy: &mut dyn Policy,
 ) -> anyhow::Result<Vec<EpisodeMetrics>> {
-    let mut env = AutoscaleEnv::new(rl.env.clone(), SimBackend::new(cluster.clone()))?;
+    let mut env = AutoscaleEnv::new(env.clone(), SimBackend::new(cluster.clone()))?;
     (0..rl.eval_episodes)
         .map(|e| run_episode(&mut env, policy, EVAL_SEED_BASE + e as u64))
-        .collect()
-}
-
-/// The PPO policy of each training seed.
-pub fn ppo_policies(agents: Vec<(u64, Ppo)>) -> Vec<(u64, PpoPolicy)> {
-    agents
-        .into_iter()
-        .map(|(seed, agent)| {
-            let name = "ppo".to_string();
-            (seed, PpoPolicy { name, agent })
-        })
         .collect()
 }

@@ -11,7 +11,7 @@ mod validate;
 
 pub use error::SpecError;
 pub use load::{load, load_str};
-pub use rl::{Calibration, LiveSpec, RlSpec, SimSpec};
+pub use rl::{AgentSpec, Calibration, LiveSpec, RlSpec, SimSpec};
 
 use serde::{Deserialize, Serialize};
 

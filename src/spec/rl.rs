@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fhe::Pipeline;
 use crate::rl::ppo::PpoConfig;
-use crate::rl::EnvConfig;
+use crate::rl::{ActionSpace, EnvConfig, ObservationKind};
 use crate::sim::Split;
 
 /// Train PPO on the simulator for `episodes` on each of `seeds`, then evaluate it and every
@@ -18,6 +18,8 @@ pub struct RlSpec {
     pub cluster: SimSpec,
     pub env: EnvConfig,
     pub ppo: PpoConfig,
+    /// PPO agents to train, each on every seed; the first is the paper's and runs live.
+    pub agents: Vec<AgentSpec>,
     /// Training episodes per seed (the paper: 100).
     pub episodes: usize,
     /// Training seeds: one policy each.
@@ -30,7 +32,7 @@ pub struct RlSpec {
     /// time.
     pub threshold_up: f64,
     pub threshold_down: f64,
-    /// Run the first seed's policy on the local backend (sim-to-real gap); absent: skipped.
+    /// Run the first agent's first-seed policy on the local backend (sim-to-real gap); absent: skipped.
     pub live: Option<LiveSpec>,
 }
 
@@ -45,6 +47,7 @@ impl Default for RlSpec {
                 batch_size: 50,
                 ..PpoConfig::default()
             },
+            agents: vec![AgentSpec::default()],
             episodes: 100,
             seeds: vec![1, 2, 3, 4, 5],
             eval_episodes: 20,
@@ -52,6 +55,35 @@ impl Default for RlSpec {
             threshold_up: 1.5,
             threshold_down: 1.2,
             live: None,
+        }
+    }
+}
+
+/// One PPO agent: what it observes, what its actions mean, how long it trains. The
+/// environment's dynamics are the same for every agent and baseline.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    /// Its policy name in the results (`ppo...`).
+    pub name: String,
+    /// `step` (the paper's scale down / stay / up) or `target` (one action per replica count).
+    #[serde(default)]
+    pub actions: ActionSpace,
+    /// `paper` (probe latency, replicas) or `rich` (also the stress-cycle phase and utilisation).
+    #[serde(default)]
+    pub observation: ObservationKind,
+    /// Training episodes per seed; absent: `rl.episodes`.
+    #[serde(default)]
+    pub episodes: Option<usize>,
+}
+
+impl Default for AgentSpec {
+    fn default() -> Self {
+        Self {
+            name: "ppo".into(),
+            actions: ActionSpace::Step,
+            observation: ObservationKind::Paper,
+            episodes: None,
         }
     }
 }

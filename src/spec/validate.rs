@@ -193,6 +193,16 @@ fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
         )
     })?;
     in_range("rl.episodes", rl.episodes, 1..=100_000)?;
+    if rl.agents.is_empty() {
+        return Err(Invalid::new(
+            "rl.agents",
+            "the list is empty",
+            "add `- { name: ppo }`",
+        ));
+    }
+    for (i, agent) in rl.agents.iter().enumerate() {
+        validate_agent(i, agent, rl)?;
+    }
     validate_list("rl.seeds", &rl.seeds)?;
     in_range("rl.eval_episodes", rl.eval_episodes, 1..=10_000)?;
     in_range(
@@ -229,6 +239,42 @@ fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
         in_range("rl.live.episodes", live.episodes, 1..=1000)?;
         in_range("rl.live.steps", live.steps, 1..=10_000)?;
         in_range("rl.live.host_slots", live.host_slots, 1..=1024)?;
+    }
+    Ok(())
+}
+
+fn validate_agent(i: usize, agent: &super::AgentSpec, rl: &super::RlSpec) -> Result<(), Invalid> {
+    let field = format!("rl.agents[{i}]");
+    let ok = agent.name.starts_with("ppo")
+        && agent
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        return Err(Invalid::new(
+            &format!("{field}.name"),
+            format!("{:?} is not a PPO policy name", agent.name),
+            "start it with `ppo` and use lowercase letters, digits and `-`, e.g. `ppo-target`",
+        ));
+    }
+    if rl.agents.iter().filter(|a| a.name == agent.name).count() > 1 {
+        return Err(Invalid::new(
+            &format!("{field}.name"),
+            format!("{:?} names two agents", agent.name),
+            "give every agent its own name",
+        ));
+    }
+    if let Some(episodes) = agent.episodes {
+        in_range(&format!("{field}.episodes"), episodes, 1..=100_000)?;
+    }
+    if agent.actions == crate::rl::ActionSpace::Target {
+        let counts = rl.env.max_replicas - rl.env.min_replicas + 1;
+        let most = crate::rl::ppo::net::MAX_ACTIONS;
+        in_range(
+            &format!("{field}.actions (target: one per replica count)"),
+            counts,
+            1..=most,
+        )?;
     }
     Ok(())
 }

@@ -82,7 +82,7 @@ pub struct UpdateStats {
     pub grad_norm: f32,
 }
 
-/// A PPO agent for an environment with at most 4 observations and 3 actions.
+/// A PPO agent for an environment with at most 4 observations and 16 actions.
 pub struct Ppo {
     pub config: PpoConfig,
     dev: Cpu,
@@ -331,9 +331,11 @@ impl Minibatch {
     }
 }
 
-/// A trained actor as a scaling policy (greedy).
+/// A trained actor as a scaling policy (greedy), with the environment constants it was trained
+/// with (they say what its actions mean).
 pub struct PpoPolicy {
     pub name: String,
+    pub env: super::EnvConfig,
     pub agent: Ppo,
 }
 
@@ -343,6 +345,6 @@ impl Policy for PpoPolicy {
     }
 
     fn act(&mut self, view: &View) -> Action {
-        Action::from_index(self.agent.greedy(view.observation))
+        self.env.action(self.agent.greedy(view.observation))
     }
 }

@@ -15,8 +15,9 @@ use rand::Rng;
 /// Observations are zero-padded to this length (zero inputs leave the first layer's extra
 /// weights untouched).
 pub const MAX_OBSERVATION: usize = 4;
-/// Logits of actions past an environment's count are masked out.
-pub const MAX_ACTIONS: usize = 3;
+/// Logits of actions past an environment's count are masked out (3 for the paper's actions, one
+/// per replica count for target actions).
+pub const MAX_ACTIONS: usize = 16;
 const HIDDEN: usize = 64;
 
 type Mlp<const OUT: usize> = (
@@ -92,7 +93,12 @@ fn gaussian(rng: &mut impl Rng) -> f64 {
 }
 
 /// Action logits for one observation (masked past `actions`).
-pub fn logits(nets: &Networks, dev: &Cpu, observation: &[f32], actions: usize) -> [f32; 3] {
+pub fn logits(
+    nets: &Networks,
+    dev: &Cpu,
+    observation: &[f32],
+    actions: usize,
+) -> [f32; MAX_ACTIONS] {
     let mut logits = nets.0.forward(dev.tensor(pad(observation))).array();
     logits[actions..].fill(MASKED);
     logits
