@@ -62,40 +62,47 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let (service, source) = calibrate(&experiment.out, rl)?;
     tracing::info!("rl: simulator calibrated from {source}: {service:?}");
     let cluster = cluster_config(rl, service);
+    let agents = train_all(experiment, &cluster)?;
+    super::rl_eval::evaluate(experiment, &cluster, &source, agents)
+}
+
+/// Trains every agent of the spec on every seed; saves checkpoints and `rl_train.csv`.
+fn train_all(
+    experiment: &Experiment,
+    cluster: &ClusterConfig,
+) -> anyhow::Result<Vec<TrainedAgent>> {
+    let rl = &experiment.spec.rl;
     let checkpoints = experiment.out.join("rl");
     std::fs::create_dir_all(&checkpoints)
         .with_context(|| format!("creating {}", checkpoints.display()))?;
-    let mut agents = Vec::new();
     let episodes = |a: &AgentSpec| a.episodes.unwrap_or(rl.episodes);
     let runs = rl.agents.iter().map(episodes).sum::<usize>() * rl.seeds.len();
     let progress = super::stage_progress(super::Stage::Rl, runs);
     let mut sink = CsvSink::create(&experiment.out.join("rl_train.csv"))?;
+    let mut agents = Vec::new();
     for spec in &rl.agents {
         let env = agent_env(&rl.env, spec);
-        let name = spec.name.as_str();
         for &seed in &rl.seeds {
-            progress.set_message(format!("training {name}, seed {seed}"));
-            let trained = Trainee {
-                name,
+            progress.set_message(format!("training {}, seed {seed}", spec.name));
+            let trainee = Trainee {
+                name: &spec.name,
                 env: &env,
                 seed,
                 episodes: episodes(spec),
             };
-            let agent = train(experiment, &cluster, &trained, &mut sink, &progress)?;
-            agent.save(&checkpoint_path(&checkpoints, name, seed))?;
-            agents.push(TrainedAgent {
-                seed,
-                policy: PpoPolicy {
-                    name: name.to_string(),
-                    env: env.clone(),
-                    agent,
-                },
-            });
+            let agent = train(experiment, cluster, &trainee, &mut sink, &progress)?;
+            agent.save(&checkpoint_path(&checkpoints, &spec.name, seed))?;
+            let policy = PpoPolicy {
+                name: spec.name.clone(),
+                env: env.clone(),
+                agent,
+            };
+            agents.push(TrainedAgent { seed, policy });
         }
     }
     progress.finish_and_clear();
     crate::report::emit(format_args!("wrote {}", sink.finish()?.display()))?;
-    super::rl_eval::evaluate(experiment, &cluster, &source, agents)
+    Ok(agents)
 }
 
 /// Where agent `name`'s trained actor and critic of seed `seed` are saved.
