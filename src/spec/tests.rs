@@ -143,6 +143,26 @@ fn each_rule_names_its_field() {
             "name: d\nseed: 1\ndeploy: { backend: kube, kube: { image: \"\" } }\n",
             "deploy.kube.image",
         ),
+        (
+            "name: d\nseed: 1\nrl: { env: { min_replicas: 3, initial_replicas: 2 } }\n",
+            "rl.env",
+        ),
+        ("name: d\nseed: 1\nrl: { agents: [] }\n", "rl.agents"),
+        (
+            "name: d\nseed: 1\nrl: { agents: [{ name: ppo }, { name: ppo }] }\n",
+            "rl.agents[1].name",
+        ),
+        (
+            "name: d\nseed: 1\nrl: { agents: [{ name: agent }] }\n",
+            "rl.agents[0].name",
+        ),
+        (
+            "name: d\nseed: 1\nrl: { env: { max_replicas: 20 }, agents: [{ name: ppo, actions: target }] }\n",
+            "rl.agents[0].actions",
+        ),
+        ("name: d\nseed: 1\nrl: { ppo: { batch_size: 4096 } }\n", "rl.ppo.batch_size"),
+        ("name: d\nseed: 1\nrl: { seeds: [] }\n", "rl.seeds"),
+        ("name: d\nseed: 1\nrl: { live: { host_slots: 0 } }\n", "rl.live.host_slots"),
     ];
     for (text, field) in cases {
         let err = parse(text).unwrap_err();

@@ -257,7 +257,7 @@ fn validate_agent(i: usize, agent: &super::AgentSpec, rl: &super::RlSpec) -> Res
             "start it with `ppo` and use lowercase letters, digits and `-`, e.g. `ppo-target`",
         ));
     }
-    if rl.agents.iter().filter(|a| a.name == agent.name).count() > 1 {
+    if rl.agents[..i].iter().any(|a| a.name == agent.name) {
         return Err(Invalid::new(
             &format!("{field}.name"),
             format!("{:?} names two agents", agent.name),
@@ -267,14 +267,14 @@ fn validate_agent(i: usize, agent: &super::AgentSpec, rl: &super::RlSpec) -> Res
     if let Some(episodes) = agent.episodes {
         in_range(&format!("{field}.episodes"), episodes, 1..=100_000)?;
     }
-    if agent.actions == crate::rl::ActionSpace::Target {
-        let counts = rl.env.max_replicas - rl.env.min_replicas + 1;
-        let most = crate::rl::ppo::net::MAX_ACTIONS;
-        in_range(
-            &format!("{field}.actions (target: one per replica count)"),
-            counts,
-            1..=most,
-        )?;
+    let counts = rl.env.max_replicas - rl.env.min_replicas + 1;
+    let most = crate::rl::ppo::net::MAX_ACTIONS;
+    if agent.actions == crate::rl::ActionSpace::Target && counts > most {
+        return Err(Invalid::new(
+            &format!("{field}.actions"),
+            format!("target actions need one per replica count: {counts}, at most {most}"),
+            "use `step` actions, or fewer counts between rl.env.min_replicas and max_replicas",
+        ));
     }
     Ok(())
 }
