@@ -70,7 +70,7 @@ impl ServiceTime {
 
 /// One standard normal draw (Box-Muller; the second value is dropped to keep draws independent of
 /// call order).
-fn standard_normal(rng: &mut impl Rng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
     let u1 = 1.0 - rng.random::<f64>();
     let u2 = rng.random::<f64>();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

@@ -12,6 +12,8 @@ use dfdx::nn::{
 use dfdx::prelude::*;
 use rand::Rng;
 
+use crate::sim::standard_normal;
+
 /// Observations are zero-padded to this length (zero inputs leave the first layer's extra
 /// weights untouched).
 pub const MAX_OBSERVATION: usize = 4;
@@ -65,7 +67,7 @@ pub fn orthogonal_matrix(rows: usize, cols: usize, rng: &mut impl Rng) -> Vec<f3
     let (count, len) = (rows.min(cols), rows.max(cols));
     let mut basis: Vec<Vec<f64>> = Vec::with_capacity(count);
     while basis.len() < count {
-        let mut v: Vec<f64> = (0..len).map(|_| gaussian(rng)).collect();
+        let mut v: Vec<f64> = (0..len).map(|_| standard_normal(rng)).collect();
         for b in &basis {
             let dot: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
             v.iter_mut().zip(b).for_each(|(x, y)| *x -= dot * y);
@@ -84,12 +86,6 @@ pub fn orthogonal_matrix(rows: usize, cols: usize, rng: &mut impl Rng) -> Vec<f3
         }
     }
     matrix
-}
-
-fn gaussian(rng: &mut impl Rng) -> f64 {
-    let u1 = 1.0 - rng.random::<f64>();
-    let u2 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Action logits for one observation (masked past `actions`).
