@@ -4,7 +4,7 @@ use super::env::{Action, AutoscaleEnv, EnvConfig, StepInfo};
 use super::policy::{Policy, View};
 use super::Backend;
 use crate::sim::Outcome;
-use crate::stats::percentile;
+use crate::stats::{mean, percentile};
 
 /// One episode of one policy, as `rl_eval.csv` reports it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,7 +64,7 @@ impl EpisodeMeter {
     pub fn finish(mut self, pod_seconds: f64) -> EpisodeMetrics {
         let m = &mut self.metrics;
         m.requests = self.latencies.len();
-        m.mean_latency_s = self.latencies.iter().sum::<f64>() / self.latencies.len().max(1) as f64;
+        m.mean_latency_s = mean(&self.latencies);
         m.p95_latency_s = percentile(&self.latencies, 0.95);
         m.pod_seconds = pod_seconds;
         m.mean_replicas = m.replicas.iter().sum::<usize>() as f64 / m.replicas.len().max(1) as f64;

@@ -12,7 +12,7 @@ use crate::rl::episode::EpisodeMetrics;
 use crate::rl::policy::Policy;
 use crate::rl::EnvConfig;
 use crate::sim::ClusterConfig;
-use crate::stats::bootstrap_ci95;
+use crate::stats::{bootstrap_ci95, mean};
 
 /// One row of `rl_summary.csv`: a policy over all its evaluation episodes.
 #[derive(Debug, Clone, Serialize)]
@@ -145,10 +145,6 @@ fn units(runs: &[(u64, EpisodeMetrics)]) -> Vec<f64> {
     } else {
         runs.iter().map(|(_, m)| m.episode_return).collect()
     }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 fn write_summary(

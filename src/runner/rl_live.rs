@@ -18,6 +18,7 @@ use crate::rl::ppo::{Ppo, PpoPolicy};
 use crate::rl::{AutoscaleEnv, EnvConfig};
 use crate::sim::ClusterConfig;
 use crate::spec::LiveSpec;
+use crate::stats::mean;
 
 /// One row of `rl_live.csv`: one episode, measured live or predicted by the simulator.
 #[derive(Debug, Clone, Serialize)]
@@ -174,7 +175,6 @@ fn row(
 }
 
 fn gap_table(live: &[f64], sim: &[f64]) -> Table {
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let mut table = Table::new(&[
         "episodes",
         "live mean latency s",

@@ -15,7 +15,7 @@ impl Summary {
     pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
         let values: Vec<f64> = values.into_iter().collect();
         let n = values.len();
-        let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+        let mean = mean(&values);
         let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
         Self {
             n,
@@ -37,6 +37,11 @@ impl Summary {
         }
         t_975(self.n - 1) * self.sd / (self.n as f64).sqrt()
     }
+}
+
+/// The arithmetic mean; 0 when empty.
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 /// The `q` quantile (0..=1) by linear interpolation between order statistics; NaN when empty.
