@@ -44,11 +44,36 @@ pub enum Command {
         /// Run only this stage (repeatable); all stages by default.
         #[arg(long, value_name = "STAGE")]
         only: Vec<Stage>,
-        /// Results folder instead of results/<spec name>/.
+        /// Results folder instead of <root>/results/<spec name>/.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Folder holding results/, plots/ and paper/.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
         #[command(flatten)]
         data: DataArgs,
+    },
+    /// Run every stage of every spec, then draw the figures and write the report; the wall time
+    /// goes into <root>/results/reproduce.csv.
+    Reproduce {
+        /// The experiment specs, e.g. experiments/*.yaml.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Apply each spec's `quick:` profile.
+        #[arg(long)]
+        quick: bool,
+        /// Folder holding results/, plots/ and paper/.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Draw the figures (plots/<experiment>/*.png) and write paper/REPORT.md from the CSVs under
+    /// results/.
+    Report {
+        /// Folder holding results/, plots/ and paper/.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
     },
     /// Run one replica of the encrypted inference service for a circuit's artifacts.
     Serve(ServeArgs),
@@ -231,14 +256,25 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             quick,
             only,
             out,
+            root,
             data,
         } => runner::run(&RunOptions {
             spec,
             quick,
             only,
             out,
+            root,
             data: data.locator(),
         }),
+        Command::Reproduce {
+            specs,
+            quick,
+            root,
+            data,
+        } => runner::reproduce(&specs, quick, &root, &data.locator()),
+        Command::Report { root } => {
+            crate::report::generate(&crate::report::Layout::under(&root)).map(|_| ())
+        }
         Command::Serve(args) => serve(args),
         Command::Recommend(args) => recommend(&args),
         Command::Manifests(args) => manifests(args),

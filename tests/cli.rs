@@ -64,7 +64,8 @@ fn validate_accepts_the_shipped_specs() {
         &[
             "validate",
             "experiments/paper.yaml",
-            "experiments/quick.yaml",
+            "experiments/scaling.yaml",
+            "tests/specs/quick.yaml",
         ],
         &repo(),
     );
@@ -176,16 +177,18 @@ fn quick_run_on_the_real_data() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("quick");
-    let spec = repo().join("experiments/quick.yaml");
+    let root = tmp.path().join("reproduction");
+    let out = root.join("results/quick");
+    let spec = repo().join("tests/specs/quick.yaml");
+    // The path `just reproduce-quick` takes: every stage, then the figures and the report.
     let args = [
-        "run",
+        "reproduce",
         spec.to_str().unwrap(),
         "--quick",
         "--data",
         data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
     ];
     let output = cipherscale(&args, tmp.path());
     assert!(output.status.success(), "{}", stderr(&output));
@@ -229,6 +232,75 @@ fn quick_run_on_the_real_data() {
         assert!(row[column("throughput_rps")].parse::<f64>().unwrap() > 0.0);
     }
     check_rl_outputs(&out);
+    check_scaling(&out);
+    check_figures_and_report(&root);
+}
+
+/// Stage `scaling`: 1 and 2 local replicas, then 1, 2 and 4 simulated; every answer right.
+fn check_scaling(out: &std::path::Path) {
+    let mut scaling = csv::Reader::from_path(out.join("scaling.csv")).unwrap();
+    let header = scaling.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = scaling.records().map(Result::unwrap).collect();
+    let cells: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (&r[column("backend")], &r[column("replicas")]))
+        .collect();
+    let sim = "sim-node-per-replica";
+    let expected = [
+        ("local", "1"),
+        ("local", "2"),
+        (sim, "1"),
+        (sim, "2"),
+        (sim, "4"),
+    ];
+    assert_eq!(cells, expected);
+    for row in &rows {
+        assert_eq!(&row[column("wrong")], "0", "{row:?}");
+        assert!(row[column("throughput_rps")].parse::<f64>().unwrap() > 0.0);
+    }
+    // A node per replica: 4 simulated replicas answer at least twice as fast as one.
+    assert!(rows[4][column("speedup")].parse::<f64>().unwrap() > 2.0);
+}
+
+/// Every figure the quick run allows, non-empty PNGs, and a report that links them all.
+fn check_figures_and_report(root: &std::path::Path) {
+    let report = std::fs::read_to_string(root.join("paper/REPORT.md")).unwrap();
+    let figures = [
+        "fig3_replica_selection",
+        "fig4_reward_per_episode",
+        "fig5_latency_per_episode",
+        "fig6_replicas_per_episode",
+        "ppo_vs_baselines",
+        "replica_histograms",
+        "live_vs_sim",
+        "fhe_latency_vs_bits",
+        "fhe_bytes_vs_bits",
+        "hit_at_1_vs_bits",
+        "scaling",
+    ];
+    for figure in figures {
+        let path = root.join(format!("plots/quick/{figure}.png"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "{}",
+            path.display()
+        );
+        let link = format!("](../plots/quick/{figure}.png)");
+        assert!(report.contains(&link), "the report does not show {figure}");
+    }
+    for expected in [
+        "## What was run",
+        "3.2x faster",
+        "near-linear",
+        "| ppo |",
+        "reproduce --quick",
+    ] {
+        assert!(report.contains(expected), "the report lacks `{expected}`");
+    }
+    let runs = std::fs::read_to_string(root.join("results/reproduce.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 2, "{runs}");
 }
 
 /// Stages `rl` and `rl-live` of the quick run: 2 seeds x 10 training episodes; 2 PPO policies,

@@ -34,6 +34,27 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The table in GitHub markdown, numbers right-aligned.
+    pub fn markdown(&self) -> String {
+        let escape = |cell: &String| cell.replace('|', "\\|");
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(escape).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let rule: Vec<String> = (0..self.header.len())
+            .map(|i| match self.left.contains(&i) {
+                true => "---".to_string(),
+                false => "---:".to_string(),
+            })
+            .collect();
+        let mut text = line(&self.header);
+        text.push_str(&format!("|{}|\n", rule.join("|")));
+        self.rows.iter().for_each(|row| text.push_str(&line(row)));
+        text
+    }
+}
+
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let widths: Vec<usize> = (0..self.header.len())
@@ -81,6 +102,10 @@ mod tests {
         assert_eq!(
             table.to_string(),
             "variant  hit@1\n-------  -----\nfloat    0.255\n"
+        );
+        assert_eq!(
+            table.markdown(),
+            "| variant | hit@1 |\n|---|---:|\n| float | 0.255 |\n"
         );
     }
 }

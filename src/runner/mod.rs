@@ -6,60 +6,23 @@ mod model_stage;
 mod rl_eval;
 mod rl_live;
 mod rl_stage;
+mod scaling_stage;
 mod serve_stage;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
 use crate::data::{self, DataLocator, MovieLens, Pool, Split, UserLikes};
 use crate::model::{fit_tuned, Tuned};
+use crate::report::read::{ReproduceRow, StageRow};
+use crate::report::Layout;
 use crate::spec::{self, Spec};
 
-/// A stage of an experiment, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Stage {
-    /// Train the plaintext model per split seed, quantize it at every bit width, evaluate.
-    Model,
-    /// Save each FHE cell's server artifacts (public description, model) for `cipherscale serve`.
-    Artifacts,
-    /// Build every FHE pipeline at every bit width and measure it on held-out examples.
-    Fhe,
-    /// Serve circuits from one replica on loopback and measure throughput per client count.
-    Serve,
-    /// Train PPO on the calibrated simulator and evaluate it against the baselines.
-    Rl,
-    /// Run the trained policy on local replicas beside the simulator's prediction.
-    #[value(name = "rl-live")]
-    RlLive,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 6] = [
-        Stage::Model,
-        Stage::Artifacts,
-        Stage::Fhe,
-        Stage::Serve,
-        Stage::Rl,
-        Stage::RlLive,
-    ];
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stage::Model => "model",
-            Stage::Artifacts => "artifacts",
-            Stage::Fhe => "fhe",
-            Stage::Serve => "serve",
-            Stage::Rl => "rl",
-            Stage::RlLive => "rl-live",
-        })
-    }
-}
+pub use crate::spec::Stage;
 
 /// What `cipherscale run` was asked to do.
 #[derive(Debug, Clone)]
@@ -68,8 +31,10 @@ pub struct RunOptions {
     pub quick: bool,
     /// Stages to run; empty means all.
     pub only: Vec<Stage>,
-    /// Results folder; defaults to `results/<spec name>/`.
+    /// Results folder; defaults to `<root>/results/<spec name>/`.
     pub out: Option<PathBuf>,
+    /// Where `results/`, `plots/` and `paper/` live.
+    pub root: PathBuf,
     pub data: DataLocator,
 }
 
@@ -115,10 +80,10 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
     let out = options
         .out
         .clone()
-        .unwrap_or_else(|| Path::new("results").join(&spec.name));
+        .unwrap_or_else(|| Layout::under(&options.root).results.join(&spec.name));
     let experiment = Experiment::prepare(spec, out, options)?;
     let mut stages = if options.only.is_empty() {
-        Stage::ALL.to_vec()
+        experiment.spec.stages.clone()
     } else {
         options.only.clone()
     };
@@ -126,6 +91,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
     stages.dedup();
     for stage in stages {
         tracing::info!("stage {stage}: {}", experiment.spec.name);
+        let started = Instant::now();
         match stage {
             Stage::Model => model_stage::run(&experiment),
             Stage::Artifacts => artifacts_stage::run(&experiment),
@@ -133,9 +99,80 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
             Stage::Serve => serve_stage::run(&experiment),
             Stage::Rl => rl_stage::run(&experiment),
             Stage::RlLive => rl_live::run(&experiment),
+            Stage::Scaling => scaling_stage::run(&experiment),
         }
         .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
+        record_stage(&experiment, stage, started.elapsed())?;
     }
+    Ok(())
+}
+
+/// Appends the stage's wall time to `<out>/stages.csv` (the report shows the latest of each).
+fn record_stage(experiment: &Experiment, stage: Stage, took: Duration) -> anyhow::Result<()> {
+    let row = StageRow {
+        experiment: experiment.spec.name.clone(),
+        stage: stage.to_string(),
+        quick: experiment.quick,
+        finished_unix_s: unix_now(),
+        wall_s: took.as_secs_f64(),
+        cores: cores(),
+        git_rev: experiment.git_rev.clone(),
+    };
+    crate::report::append_row(&experiment.out.join("stages.csv"), &row)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Runs every spec's stages into `<root>/results/`, records the wall time in
+/// `<root>/results/reproduce.csv`, then writes the figures and the report.
+pub fn reproduce(
+    specs: &[PathBuf],
+    quick: bool,
+    root: &Path,
+    data: &DataLocator,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    for (i, spec) in specs.iter().enumerate() {
+        crate::report::emit(format_args!(
+            "== [{}/{}] {}{}",
+            i + 1,
+            specs.len(),
+            spec.display(),
+            if quick { " --quick" } else { "" }
+        ))?;
+        run(&RunOptions {
+            spec: spec.clone(),
+            quick,
+            only: Vec::new(),
+            out: None,
+            root: root.to_owned(),
+            data: data.clone(),
+        })?;
+    }
+    let layout = Layout::under(root);
+    let names: Vec<String> = specs.iter().map(|s| s.display().to_string()).collect();
+    let row = ReproduceRow {
+        specs: names.join(" "),
+        quick,
+        finished_unix_s: unix_now(),
+        wall_s: started.elapsed().as_secs_f64(),
+        cores: cores(),
+        git_rev: crate::report::git_revision(),
+    };
+    crate::report::append_row(&layout.results.join("reproduce.csv"), &row)?;
+    crate::report::emit(format_args!(
+        "== all specs in {}",
+        crate::report::duration(row.wall_s)
+    ))?;
+    crate::report::generate(&layout)?;
     Ok(())
 }
 

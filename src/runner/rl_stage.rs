@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Experiment;
-use crate::report::CsvSink;
+use crate::report::{read, CsvSink};
 use crate::rl::backend::SimBackend;
 use crate::rl::episode::{run_episode, EpisodeMeter, EpisodeMetrics};
 use crate::rl::policy::{Hpa, Oracle, Policy, Static, StepToward, Threshold};
@@ -232,7 +232,8 @@ impl<B: crate::rl::Backend> Environment for Recording<B> {
 pub fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String)> {
     let (pipeline, bits) = (rl.calibrate.pipeline.to_string(), rl.calibrate.bits);
     let serve = out.join("serve.csv");
-    if let Some(row) = read_rows::<ServeTiming>(&serve)?
+    if let Some(row) = read::optional::<read::ServeRow>(&serve)?
+        .unwrap_or_default()
         .into_iter()
         .find(|r| r.pipeline == pipeline && r.bits == bits && r.clients == 1)
     {
@@ -246,7 +247,8 @@ pub fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String
         ));
     }
     let fhe = out.join("fhe.csv");
-    if let Some(row) = read_rows::<FheTiming>(&fhe)?
+    if let Some(row) = read::optional::<read::FheRow>(&fhe)?
+        .unwrap_or_default()
         .into_iter()
         .find(|r| r.pipeline == pipeline && r.bits == bits)
     {
@@ -263,36 +265,6 @@ pub fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String
         serve.display(),
         fhe.display()
     )
-}
-
-#[derive(Deserialize)]
-struct ServeTiming {
-    pipeline: String,
-    bits: u32,
-    clients: usize,
-    latency_ms_median: f64,
-    latency_ms_p95: f64,
-}
-
-#[derive(Deserialize)]
-struct FheTiming {
-    pipeline: String,
-    bits: u32,
-    eval_ms_median: f64,
-    eval_ms_p95: f64,
-}
-
-/// Rows of a results CSV; none when the file does not exist.
-fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    reader
-        .deserialize()
-        .collect::<Result<Vec<T>, _>>()
-        .with_context(|| format!("reading {}", path.display()))
 }
 
 /// Every baseline of the spec, in report order.

@@ -88,7 +88,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
 
 /// `clients` threads share `cell.requests` requests (user `i` goes to client `i % clients`);
 /// keys are made and uploaded before the clock starts.
-fn measure(
+pub(super) fn measure(
     base: &str,
     artifacts: &Artifacts,
     cell: &ServeCell,

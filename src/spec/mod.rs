@@ -7,11 +7,13 @@
 mod error;
 mod load;
 mod rl;
+mod stage;
 mod validate;
 
 pub use error::SpecError;
 pub use load::{load, load_str};
 pub use rl::{AgentSpec, Calibration, LiveSpec, RlSpec, SimSpec};
+pub use stage::Stage;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,9 @@ pub struct Spec {
     pub name: String,
     /// The primary seed: the data split used by single-seed stages.
     pub seed: u64,
+    /// Stages to run, in their fixed order; absent: all of them.
+    #[serde(default = "all_stages")]
+    pub stages: Vec<Stage>,
     #[serde(default)]
     pub data: DataSpec,
     #[serde(default)]
@@ -35,9 +40,15 @@ pub struct Spec {
     pub deploy: DeploySpec,
     #[serde(default)]
     pub rl: RlSpec,
+    #[serde(default)]
+    pub scaling: ScalingSpec,
     /// Overrides that `--quick` deep-merges over this spec, kept as written.
     #[serde(default, skip_serializing)]
     pub quick: Option<yaml_serde::Value>,
+}
+
+fn all_stages() -> Vec<Stage> {
+    Stage::ALL.to_vec()
 }
 
 /// Which ratings to load and how to turn them into recommendation examples.
@@ -215,6 +226,31 @@ impl Default for KubeSpec {
             context: None,
             namespace: "cipherscale".into(),
             image: "cipherscale:latest".into(),
+        }
+    }
+}
+
+/// Throughput against replicas: local replicas up to the cores, the simulator beyond.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScalingSpec {
+    /// Circuits to scale; `requests` is per replica (the load grows with the replicas).
+    pub cells: Vec<ServeCell>,
+    /// Local replica counts (one evaluation worker each), measured on this machine.
+    pub replicas: Vec<usize>,
+    /// Concurrent clients per replica (closed loop): 2 keeps each replica's worker busy.
+    pub clients_per_replica: usize,
+    /// Replica counts simulated with a node per replica, calibrated from one local replica.
+    pub simulated: Vec<usize>,
+}
+
+impl Default for ScalingSpec {
+    fn default() -> Self {
+        Self {
+            cells: Vec::new(),
+            replicas: vec![1, 2],
+            clients_per_replica: 2,
+            simulated: vec![1, 2, 4, 8, 16, 32],
         }
     }
 }

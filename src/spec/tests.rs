@@ -216,7 +216,11 @@ fn errors_in_the_quick_profile_are_caught_without_quick() {
 
 #[test]
 fn shipped_specs_are_valid_in_both_profiles() {
-    for file in ["experiments/paper.yaml", "experiments/quick.yaml"] {
+    for file in [
+        "experiments/paper.yaml",
+        "experiments/scaling.yaml",
+        "tests/specs/quick.yaml",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         for quick in [false, true] {
             load(&path, quick).unwrap_or_else(|err| panic!("{err}"));
@@ -232,4 +236,32 @@ fn unreadable_file_names_the_path() {
             .starts_with("cannot read spec no/such/spec.yaml"),
         "{err}"
     );
+}
+
+#[test]
+fn stages_default_to_all_and_unknown_stages_are_named() {
+    assert_eq!(parse(VALID).unwrap().stages, Stage::ALL.to_vec());
+    let only = format!("{VALID}stages: [scaling, model]\n");
+    assert_eq!(parse(&only).unwrap().stages, [Stage::Scaling, Stage::Model]);
+    let unknown = message(&format!("{VALID}stages: [scale]\n"));
+    assert!(
+        unknown.contains("stages") && unknown.contains("scaling"),
+        "{unknown}"
+    );
+    let repeated = parse(&format!("{VALID}stages: [rl, rl]\n")).unwrap_err();
+    assert_eq!(repeated.field(), Some("stages"));
+}
+
+#[test]
+fn scaling_rules_name_the_field() {
+    let cell = "scaling:\n  cells: [{ pipeline: glwe-packed, bits: 8, requests: 10 }]\n";
+    assert!(parse(&format!("{VALID}{cell}")).is_ok());
+    let from_two = parse(&format!("{VALID}{cell}  replicas: [2, 4]\n")).unwrap_err();
+    assert_eq!(from_two.field(), Some("scaling.replicas"));
+    assert!(from_two.to_string().contains("start at 1"), "{from_two}");
+    let clients = parse(&format!("{VALID}{cell}  clients_per_replica: 0\n")).unwrap_err();
+    assert_eq!(clients.field(), Some("scaling.clients_per_replica"));
+    let wide = "scaling:\n  cells: [{ pipeline: glwe-argmax, bits: 8, requests: 10 }]\n";
+    let wide = parse(&format!("{VALID}{wide}")).unwrap_err();
+    assert_eq!(wide.field(), Some("scaling.cells[0].bits"));
 }

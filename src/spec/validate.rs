@@ -41,6 +41,7 @@ impl Invalid {
 /// Checks every rule; the first one broken is returned.
 pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     validate_name(&spec.name)?;
+    validate_list("stages", &spec.stages)?;
     let data = &spec.data;
     in_range("data.movies", data.movies, MOVIES)?;
     in_range("data.liked_threshold", data.liked_threshold, 0.5..=5.0)?;
@@ -74,6 +75,7 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     validate_list("model.seeds", &model.seeds)?;
     validate_fhe(spec)?;
     validate_serve(spec)?;
+    validate_scaling(&spec.scaling)?;
     validate_rl(&spec.rl)?;
     validate_kube(&spec.deploy.kube)
 }
@@ -160,20 +162,49 @@ fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn validate_serve(spec: &Spec) -> Result<(), Invalid> {
-    let serve = &spec.serve;
-    for (i, cell) in serve.cells.iter().enumerate() {
+fn validate_cells(section: &str, cells: &[super::ServeCell]) -> Result<(), Invalid> {
+    for (i, cell) in cells.iter().enumerate() {
         let widths = match cell.pipeline {
             crate::fhe::Pipeline::GlweArgmax => crate::fhe::argmax::SCORE_BITS,
             _ => BIT_WIDTHS,
         };
-        in_range(&format!("serve.cells[{i}].bits"), cell.bits, widths)?;
+        in_range(&format!("{section}.cells[{i}].bits"), cell.bits, widths)?;
         in_range(
-            &format!("serve.cells[{i}].requests"),
+            &format!("{section}.cells[{i}].requests"),
             cell.requests,
             1..=100_000,
         )?;
     }
+    Ok(())
+}
+
+fn validate_scaling(scaling: &super::ScalingSpec) -> Result<(), Invalid> {
+    validate_cells("scaling", &scaling.cells)?;
+    validate_list("scaling.replicas", &scaling.replicas)?;
+    for (i, &replicas) in scaling.replicas.iter().enumerate() {
+        in_range(&format!("scaling.replicas[{i}]"), replicas, 1..=64)?;
+    }
+    if scaling.replicas[0] != 1 {
+        return Err(Invalid::new(
+            "scaling.replicas",
+            format!("starts at {}", scaling.replicas[0]),
+            "start at 1: speedups are measured against one replica",
+        ));
+    }
+    in_range(
+        "scaling.clients_per_replica",
+        scaling.clients_per_replica,
+        1..=16,
+    )?;
+    for (i, &replicas) in scaling.simulated.iter().enumerate() {
+        in_range(&format!("scaling.simulated[{i}]"), replicas, 1..=1024)?;
+    }
+    Ok(())
+}
+
+fn validate_serve(spec: &Spec) -> Result<(), Invalid> {
+    let serve = &spec.serve;
+    validate_cells("serve", &serve.cells)?;
     validate_list("serve.clients", &serve.clients)?;
     for (i, &clients) in serve.clients.iter().enumerate() {
         in_range(&format!("serve.clients[{i}]"), clients, 1..=64)?;
