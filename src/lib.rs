@@ -21,12 +21,11 @@
 //! - [`rl`]: the paper's autoscaling environment over the simulator or live replicas, PPO on
 //!   dfdx, and the baselines (static, HPA clone, threshold rule, oracle).
 //! - [`stats`]: summaries over seeds.
-//! - [`report`]: CSV results written row by row, atomic files, text tables, the git revision.
-//! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`, `rl`) into
-//!   `results/<name>/`.
+//! - [`report`]: CSV results written row by row, atomic files, text tables, the git revision;
+//!   read back, they make the figures (`plots/`) and the report (`paper/REPORT.md`).
+//! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`, `rl`, `rl-live`,
+//!   `scaling`) into `results/<name>/`, and `reproduce` (every spec, then the report).
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
-//!
-//! Not built yet (see the README): the figures and the generated report.
 
 pub mod cli;
 pub mod data;

@@ -146,7 +146,8 @@ pub fn emit(text: impl std::fmt::Display) -> std::io::Result<()> {
     }
 }
 
-/// The commit the results come from (`-dirty` when tracked files differ), or `unknown`.
+/// The commit the results come from (`-dirty` when tracked files other than the outputs under
+/// `results/`, `plots/` and `paper/` differ), or `unknown`.
 pub fn git_revision() -> String {
     let git = |args: &[&str]| {
         Command::new("git")
@@ -158,8 +159,11 @@ pub fn git_revision() -> String {
     };
     match git(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) if !rev.is_empty() => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|status| !status.is_empty());
+            // Results, figures and the report are what runs write, not what they run.
+            let outputs = [":!results", ":!plots", ":!paper"];
+            let status = ["status", "--porcelain", "--untracked-files=no", "--", "."];
+            let args: Vec<&str> = status.iter().chain(&outputs).copied().collect();
+            let dirty = git(&args).is_some_and(|status| !status.is_empty());
             if dirty {
                 format!("{rev}-dirty")
             } else {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::chart::{LineChart, Series};
+use super::chart::{save_panels, LineChart, Series};
 use super::Figure;
 use crate::report::read::{ExperimentResults, ScalingRow};
 
@@ -11,31 +11,47 @@ pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Fi
     let Some(scaling) = results.scaling.as_ref().filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
-    let most = scaling.iter().map(|r| r.replicas).max().unwrap_or(1) as f64;
-    let mut chart = LineChart::new(
-        "Throughput against replicas",
+    let local_most = scaling
+        .iter()
+        .filter(|r| r.backend == "local")
+        .map(|r| r.replicas)
+        .max()
+        .unwrap_or(1) as f64;
+    let mut speedup = LineChart::new(
+        "Measured on this machine",
         "replicas",
         "speedup over one replica",
-    )
-    .series(Series::new("linear", vec![(1.0, 1.0), (most, most)]).dashed());
-    for (label, rows) in curves(scaling) {
-        let points = rows
-            .iter()
-            .map(|r| (r.replicas as f64, r.speedup))
-            .collect();
-        chart = chart.series(Series::new(label, points).with_markers());
+    );
+    let mut efficiency = LineChart::new(
+        "Efficiency, measured and simulated",
+        "replicas",
+        "speedup / replicas",
+    );
+    // Local curves first, so that each keeps its colour in both panels.
+    let mut curves = curves(scaling);
+    curves.sort_by_key(|(_, rows)| rows[0].backend != "local");
+    for (label, rows) in curves {
+        let points =
+            |f: fn(&ScalingRow) -> f64| rows.iter().map(|r| (r.replicas as f64, f(r))).collect();
+        if rows[0].backend == "local" {
+            speedup = speedup.series(Series::new(&label, points(|r| r.speedup)).with_markers());
+        }
+        efficiency = efficiency.series(Series::new(label, points(|r| r.efficiency)).with_markers());
     }
+    let linear = vec![(1.0, 1.0), (local_most, local_most)];
+    speedup = speedup.series(Series::new("linear", linear).dashed());
     let figure = Figure::new(
         dir,
         "scaling.png",
         format!(
-            "Throughput of N replicas over one replica's, per circuit: measured on local replicas \
-             of this {}-core machine, and simulated with one replica per node (each with its own \
-             cores) or all replicas sharing this machine's cores.",
+            "Throughput of N replicas over one replica's, per circuit. Left: local replicas of this \
+             {}-core machine (they share its cores). Right: speedup per replica, measured and \
+             simulated with a node per replica (each with its own cores; near-linear by \
+             construction, bent only by uneven service times).",
             scaling[0].cores
         ),
     );
-    chart.save(&figure.path)?;
+    save_panels(&figure.path, &[speedup, efficiency])?;
     Ok(vec![figure])
 }
 
