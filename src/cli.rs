@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::data::{self, DataLocator, MovieLens, Pool, Split};
 use crate::deploy::kubernetes::KubeConfig;
+use crate::fhe::Pipeline;
 use crate::load::{LoadPlan, Payload, Profile};
 use crate::report::{emit, CsvSink, Table};
 use crate::runner::{self, RunOptions, Stage};
@@ -50,6 +51,17 @@ pub enum Command {
         /// Folder holding results/, plots/ and paper/.
         #[arg(long, value_name = "DIR", default_value = ".")]
         root: PathBuf,
+        /// With --only fhe: measure only this cell (repeatable), e.g. glwe-argmax:5; its row of
+        /// fhe.csv is replaced and the other rows are kept.
+        #[arg(long = "cell", value_name = "PIPELINE:BITS", value_parser = runner::parse_fhe_cell)]
+        cells: Vec<(Pipeline, u32)>,
+        /// Held-out examples glwe-argmax checks per width (the spec's fhe.argmax.samples).
+        #[arg(long, value_name = "N")]
+        argmax_samples: Option<usize>,
+        /// Wall-clock budget per glwe-argmax width (the spec's fhe.argmax.budget_minutes); the
+        /// checks accumulate in results/<name>/argmax_checks.csv across runs.
+        #[arg(long, value_name = "MINUTES")]
+        argmax_minutes: Option<f64>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -257,6 +269,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             only,
             out,
             root,
+            cells,
+            argmax_samples,
+            argmax_minutes,
             data,
         } => runner::run(&RunOptions {
             spec,
@@ -265,6 +280,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             out,
             root,
             data: data.locator(),
+            fhe_cells: cells,
+            argmax_samples,
+            argmax_minutes,
         }),
         Command::Reproduce {
             specs,

@@ -3,12 +3,14 @@
 //! decryption, records message sizes and peak memory, and checks the decrypted result against the
 //! quantized plaintext model.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::argmax_ledger::{CheckKey, Ledger};
 use super::Experiment;
 use crate::data::Example;
 use crate::fhe::{
@@ -19,7 +21,7 @@ use crate::report::{CsvSink, Table};
 use crate::stats::percentile;
 
 /// One row of `fhe.csv`: one pipeline at one bit width.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FheRow {
     pub experiment: String,
     pub seed: u64,
@@ -31,7 +33,12 @@ pub struct FheRow {
     /// Circuit size actually evaluated (inputs x outputs); reduced for `integer`.
     pub inputs: usize,
     pub outputs: usize,
+    /// Examples checked; for `glwe-argmax`, every example in its ledger (`argmax_checks.csv`),
+    /// which accumulates across runs.
     pub samples: usize,
+    /// Examples evaluated in this run: the latency columns are over these.
+    #[serde(default)]
+    pub timed: usize,
     /// Programmable bootstraps per request (0 for the leveled circuits).
     pub bootstraps: usize,
     /// Fraction of samples whose decrypted top pick equals the plaintext quantized model's.
@@ -85,27 +92,56 @@ pub(super) fn quantize_for(model: &FloatModel, pipeline: Pipeline, bits: u32) ->
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let spec = &experiment.spec;
     let (split, tuned) = experiment.split_and_fit(spec.seed)?;
-    let cells = cells(spec);
-    let mut sink = CsvSink::create(&experiment.out.join("fhe.csv"))?;
-    let progress = super::stage_progress(super::Stage::Fhe, cells.len());
-    let mut rows = Vec::new();
-    for (pipeline, bits) in cells {
+    let all_cells = cells(spec);
+    let chosen: Vec<(Pipeline, u32)> = all_cells
+        .iter()
+        .copied()
+        .filter(|c| experiment.fhe_cells.is_empty() || experiment.fhe_cells.contains(c))
+        .collect();
+    let path = experiment.out.join("fhe.csv");
+    // Measuring some cells only: the file keeps the other cells' rows.
+    let kept: Vec<FheRow> = if experiment.fhe_cells.is_empty() {
+        Vec::new()
+    } else {
+        crate::report::read::optional(&path)?.unwrap_or_default()
+    };
+    let progress = super::stage_progress(super::Stage::Fhe, chosen.len());
+    let mut measured = Vec::new();
+    for &(pipeline, bits) in &chosen {
         progress.set_message(format!("{pipeline} {bits}b"));
         let quantized = quantize_for(&tuned.model, pipeline, bits);
         let row = measure_cell(experiment, pipeline, &quantized, &split.test, &progress)
             .with_context(|| format!("{pipeline} at {bits} bits"))?;
         tracing::info!(
-            "{pipeline} {bits}b: agreement {:.4}, eval median {:.2} ms, request {} B, response {} B",
+            "{pipeline} {bits}b: agreement {:.4} over {} examples, eval median {:.2} ms, request {} B, response {} B",
             row.agreement,
+            row.samples,
             row.eval_ms_median,
             row.request_bytes,
             row.response_bytes
         );
-        sink.push(&row)?;
-        rows.push(row);
+        measured.push(row);
         progress.inc(1);
     }
+    let mut sink = CsvSink::create(&path)?;
+    let rows = merge_rows(&all_cells, measured, kept);
+    for row in &rows {
+        sink.push(row)?;
+    }
     super::finish_stage(progress, sink, &[summary_table(&rows), ratio_table(&rows)])
+}
+
+/// The rows of `fhe.csv` in the spec's cell order: the measured ones, else the kept ones.
+fn merge_rows(cells: &[(Pipeline, u32)], measured: Vec<FheRow>, kept: Vec<FheRow>) -> Vec<FheRow> {
+    let find = |rows: &[FheRow], &(pipeline, bits): &(Pipeline, u32)| {
+        rows.iter()
+            .find(|r| r.pipeline == pipeline && r.bits == bits)
+            .cloned()
+    };
+    cells
+        .iter()
+        .filter_map(|cell| find(&measured, cell).or_else(|| find(&kept, cell)))
+        .collect()
 }
 
 fn measure_cell(
@@ -119,16 +155,23 @@ fn measure_cell(
     let all = fhe.samples.unwrap_or(test.len()).min(test.len());
     reset_peak_rss();
     let mut row = match pipeline {
-        Pipeline::GlwePacked => measure::<GlwePacked>(quantized, &test[..all], None, progress)?,
-        Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all], None, progress)?,
+        Pipeline::GlwePacked => {
+            measure::<GlwePacked>(quantized, &test[..all], Checks::ThisRun, progress)?
+        }
+        Pipeline::Lwe => measure::<Lwe>(quantized, &test[..all], Checks::ThisRun, progress)?,
         Pipeline::Integer => measure_integer_slice(experiment, quantized, test, progress)?,
         Pipeline::GlweArgmax => {
             let argmax = &fhe.argmax;
-            let budget = argmax
-                .budget_minutes
-                .map(|m| Duration::from_secs_f64(m * 60.0));
+            let checks = Checks::Ledger {
+                path: &experiment.out.join("argmax_checks.csv"),
+                seed: experiment.spec.seed,
+                git_rev: &experiment.git_rev,
+                budget: argmax
+                    .budget_minutes
+                    .map(|m| Duration::from_secs_f64(m * 60.0)),
+            };
             let samples = &test[..argmax.samples.min(test.len())];
-            measure::<GlweArgmax>(quantized, samples, budget, progress)?
+            measure::<GlweArgmax>(quantized, samples, checks, progress)?
         }
     };
     row.peak_rss_mb = peak_rss_mb();
@@ -161,7 +204,7 @@ fn measure_integer_slice(
             ..e.clone()
         })
         .collect();
-    let mut row = measure::<Integer>(&reduced, &samples, None, progress)?;
+    let mut row = measure::<Integer>(&reduced, &samples, Checks::ThisRun, progress)?;
     let full = (quantized.weights.len() * experiment.pool.len()) as f64;
     row.eval_ms_extrapolated_full =
         Some(row.eval_ms_median * full / (row.inputs * row.outputs) as f64);
@@ -169,15 +212,48 @@ fn measure_integer_slice(
     Ok(row)
 }
 
-/// Runs samples through client and server and compares with the plaintext model; with a
-/// `budget`, stops after the first sample that ends past it (the row counts what was checked).
+/// How a cell's checks are counted.
+enum Checks<'a> {
+    /// Every sample, in this run.
+    ThisRun,
+    /// In the ledger at `path`, which accumulates across runs: examples it lacks come first, and
+    /// after `budget` the run stops at the end of the example under way.
+    Ledger {
+        path: &'a Path,
+        seed: u64,
+        git_rev: &'a str,
+        budget: Option<Duration>,
+    },
+}
+
+/// Runs samples through client and server and compares with the plaintext model.
 fn measure<C: Circuit>(
     model: &QuantizedModel,
     samples: &[Example],
-    budget: Option<Duration>,
+    checks: Checks,
     progress: &ProgressBar,
 ) -> anyhow::Result<FheRow> {
     let circuit = C::plan(&Shape::of(model))?;
+    let answer = |e: &Example| C::top_pick(&C::expected(model, &e.liked)).map_or(-1, |i| i as i64);
+    let (mut ledger, budget) = match checks {
+        Checks::ThisRun => (None, None),
+        Checks::Ledger {
+            path,
+            seed,
+            git_rev,
+            budget,
+        } => {
+            let key = CheckKey::new(model, circuit.params(), seed);
+            (
+                Some((Ledger::open(path, key, samples, answer)?, git_rev)),
+                budget,
+            )
+        }
+    };
+    let scheduled: Vec<&Example> = match &ledger {
+        Some((ledger, _)) => ledger.schedule(samples),
+        None => samples.iter().collect(),
+    };
     let started = Instant::now();
     let (client_key, eval_key) = circuit.keygen();
     let keygen_ms = elapsed_ms(started);
@@ -186,13 +262,13 @@ fn measure<C: Circuit>(
     let (mut agree, mut errors, mut hits, mut request_bytes, mut response_bytes) = (0, 0, 0, 0, 0);
     let measuring = Instant::now();
     let mut checked = 0;
-    for example in samples {
+    for example in &scheduled {
         if budget.is_some_and(|b| measuring.elapsed() > b) {
             tracing::warn!(
-                "{} {}b: stopped at {checked} of {} samples, past the {:.1}-minute budget",
+                "{} {}b: stopped at {checked} of {} scheduled examples, past the {:.1}-minute budget",
                 circuit.pipeline(),
                 model.bits,
-                samples.len(),
+                scheduled.len(),
                 budget.map_or(0.0, |b| b.as_secs_f64() / 60.0)
             );
             break;
@@ -202,7 +278,7 @@ fn measure<C: Circuit>(
             "{} {}b: sample {checked}/{}",
             circuit.pipeline(),
             model.bits,
-            samples.len()
+            scheduled.len()
         ));
         let started = Instant::now();
         let request = circuit.encrypt(&client_key, &example.liked);
@@ -219,8 +295,18 @@ fn measure<C: Circuit>(
         errors += usize::from(scores != expected);
         hits += usize::from(top == Some(example.label));
         (request_bytes, response_bytes) = (request.len(), response.len());
+        if let Some((ledger, git_rev)) = &mut ledger {
+            let decrypted = top.map_or(-1, |i| i as i64);
+            let took = (eval[eval.len() - 1] * 10.0).round() / 10.0;
+            ledger.record(example, answer(example), decrypted, took, git_rev)?;
+        }
     }
-    let n = checked.max(1) as f64;
+    let mut samples = checked;
+    if let Some((ledger, _)) = &ledger {
+        let tally = ledger.tally();
+        (samples, agree, errors, hits) = (tally.examples, tally.agree, tally.errors, tally.hits);
+    }
+    let n = samples.max(1) as f64;
     Ok(FheRow {
         experiment: String::new(),
         seed: 0,
@@ -229,7 +315,8 @@ fn measure<C: Circuit>(
         params: circuit.params(),
         inputs: model.weights.first().map_or(0, Vec::len),
         outputs: model.weights.len(),
-        samples: checked,
+        samples,
+        timed: checked,
         bootstraps: circuit.bootstraps(),
         agreement: agree as f64 / n,
         decryption_errors: errors,
@@ -279,7 +366,8 @@ fn summary_table(rows: &[FheRow]) -> Table {
         "pipeline",
         "bits",
         "size",
-        "samples",
+        "checked",
+        "timed",
         "PBS",
         "agree",
         "errors",
@@ -298,6 +386,7 @@ fn summary_table(rows: &[FheRow]) -> Table {
             r.bits.to_string(),
             format!("{}x{}", r.inputs, r.outputs),
             r.samples.to_string(),
+            r.timed.to_string(),
             r.bootstraps.to_string(),
             format!("{:.4}", r.agreement),
             r.decryption_errors.to_string(),

@@ -1,5 +1,6 @@
 //! The experiment runner: loads a spec and runs its stages in order, writing results as it goes.
 
+mod argmax_ledger;
 mod artifacts_stage;
 mod fhe_stage;
 mod model_stage;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use crate::data::{self, DataLocator, MovieLens, Pool, Split, UserLikes};
+use crate::fhe::Pipeline;
 use crate::model::{fit_tuned, Tuned};
 use crate::report::read::{ReproduceRow, StageRow};
 use crate::report::Layout;
@@ -36,6 +38,12 @@ pub struct RunOptions {
     /// Where `results/`, `plots/` and `paper/` live.
     pub root: PathBuf,
     pub data: DataLocator,
+    /// Only these (pipeline, width) cells of the `fhe` stage, replacing their rows in `fhe.csv`
+    /// and keeping the others; empty means all.
+    pub fhe_cells: Vec<(Pipeline, u32)>,
+    /// Overrides of the spec's `fhe.argmax.samples` and `budget_minutes`.
+    pub argmax_samples: Option<usize>,
+    pub argmax_minutes: Option<f64>,
 }
 
 /// Everything a stage needs: the spec, where to write, and the loaded task.
@@ -46,6 +54,8 @@ pub struct Experiment {
     pub quick: bool,
     pub pool: Pool,
     pub users: Vec<UserLikes>,
+    /// The `fhe` cells to measure; empty means all of the spec's.
+    pub fhe_cells: Vec<(Pipeline, u32)>,
     /// Models already fitted in this run, by split seed, so later stages reuse them.
     fitted: RefCell<BTreeMap<u64, Tuned>>,
 }
@@ -76,7 +86,8 @@ fn finish_stage(
 
 /// Runs the selected stages of one spec.
 pub fn run(options: &RunOptions) -> anyhow::Result<()> {
-    let spec = spec::load(&options.spec, options.quick)?;
+    let mut spec = spec::load(&options.spec, options.quick)?;
+    apply_overrides(&mut spec, options)?;
     let out = options
         .out
         .clone()
@@ -105,6 +116,56 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
         record_stage(&experiment, stage, started.elapsed())?;
     }
     Ok(())
+}
+
+/// The command line's `fhe` overrides, checked against the spec.
+fn apply_overrides(spec: &mut Spec, options: &RunOptions) -> anyhow::Result<()> {
+    if let Some(samples) = options.argmax_samples {
+        anyhow::ensure!(samples > 0, "--argmax-samples must be at least 1");
+        spec.fhe.argmax.samples = samples;
+    }
+    if let Some(minutes) = options.argmax_minutes {
+        anyhow::ensure!(
+            minutes.is_finite() && minutes > 0.0,
+            "--argmax-minutes must be a positive number of minutes, not {minutes}"
+        );
+        spec.fhe.argmax.budget_minutes = Some(minutes);
+    }
+    if options.fhe_cells.is_empty() {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        options.only == [Stage::Fhe],
+        "--cell measures cells of the fhe stage: add --only fhe"
+    );
+    let cells = fhe_stage::cells(spec);
+    for (pipeline, bits) in &options.fhe_cells {
+        anyhow::ensure!(
+            cells.contains(&(*pipeline, *bits)),
+            "--cell {pipeline}:{bits}: {} has no such fhe cell (it has {})",
+            options.spec.display(),
+            cells
+                .iter()
+                .map(|(p, b)| format!("{p}:{b}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Parses a `PIPELINE:BITS` cell, e.g. `glwe-argmax:5`.
+pub fn parse_fhe_cell(text: &str) -> Result<(Pipeline, u32), String> {
+    let (pipeline, bits) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: expected PIPELINE:BITS, e.g. glwe-argmax:5"))?;
+    let pipeline = <Pipeline as clap::ValueEnum>::from_str(pipeline, false).map_err(|_| {
+        format!("`{pipeline}`: not a pipeline (glwe-packed, lwe, integer, glwe-argmax)")
+    })?;
+    let bits = bits
+        .parse()
+        .map_err(|_| format!("`{bits}`: not a bit width"))?;
+    Ok((pipeline, bits))
 }
 
 /// Appends the stage's wall time to `<out>/stages.csv` (the report shows the latest of each).
@@ -155,6 +216,9 @@ pub fn reproduce(
             out: None,
             root: root.to_owned(),
             data: data.clone(),
+            fhe_cells: Vec::new(),
+            argmax_samples: None,
+            argmax_minutes: None,
         })?;
     }
     let layout = Layout::under(root);
@@ -195,6 +259,7 @@ impl Experiment {
             out,
             git_rev: crate::report::git_revision(),
             quick: options.quick,
+            fhe_cells: options.fhe_cells.clone(),
             pool,
             users,
             fitted: RefCell::default(),
