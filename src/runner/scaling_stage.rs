@@ -7,8 +7,7 @@
 use anyhow::Context;
 use serde::Serialize;
 
-use super::fhe_stage::quantize_for;
-use super::serve_stage::{measure, ServeRow};
+use super::serve_stage::{measure, servable, ServeRow};
 use super::Experiment;
 use crate::data::Example;
 use crate::deploy::local::{LocalConfig, LocalDeployer};
@@ -58,10 +57,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let progress = super::stage_progress(super::Stage::Scaling, steps);
     let mut rows = Vec::new();
     for cell in &spec.cells {
-        let model = quantize_for(&tuned.model, cell.pipeline, cell.bits);
-        let artifacts = Artifacts::build(cell.pipeline, model, experiment.pool.titles.clone())?;
-        let served = tempfile::tempdir()?;
-        artifacts.save(served.path())?;
+        let (artifacts, served) = servable(experiment, &tuned, cell)?;
         let mut local = LocalConfig::new(served.path().to_owned())?;
         local.workers = 1;
         let mut deployer = LocalDeployer::new(local);

@@ -13,6 +13,7 @@ use super::fhe_stage::quantize_for;
 use super::Experiment;
 use crate::data::Example;
 use crate::lock;
+use crate::model::Tuned;
 use crate::report::{CsvSink, Table};
 use crate::serve::client::Recommender;
 use crate::serve::{Artifacts, InProcess, ServeConfig};
@@ -52,10 +53,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         super::stage_progress(super::Stage::Serve, spec.cells.len() * spec.clients.len());
     let mut rows = Vec::new();
     for cell in &spec.cells {
-        let model = quantize_for(&tuned.model, cell.pipeline, cell.bits);
-        let artifacts = Artifacts::build(cell.pipeline, model, experiment.pool.titles.clone())?;
-        let served = tempfile::tempdir()?;
-        artifacts.save(served.path())?;
+        let (artifacts, served) = servable(experiment, &tuned, cell)?;
         let mut config = ServeConfig::new(served.path().to_owned());
         config.workers = spec.workers.unwrap_or(config.workers);
         config.queue = 64;
@@ -84,6 +82,20 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         }
     }
     super::finish_stage(progress, sink, &[summary_table(&rows)])
+}
+
+/// A cell's circuit, built for the tuned model and saved to a temporary folder for replicas to
+/// serve (removed when the folder handle drops).
+pub(super) fn servable(
+    experiment: &Experiment,
+    tuned: &Tuned,
+    cell: &ServeCell,
+) -> anyhow::Result<(Artifacts, tempfile::TempDir)> {
+    let model = quantize_for(&tuned.model, cell.pipeline, cell.bits);
+    let artifacts = Artifacts::build(cell.pipeline, model, experiment.pool.titles.clone())?;
+    let served = tempfile::tempdir()?;
+    artifacts.save(served.path())?;
+    Ok((artifacts, served))
 }
 
 /// `clients` threads share `cell.requests` requests (user `i` goes to client `i % clients`);
