@@ -13,6 +13,13 @@ reproduce-quick:
     cargo build --release
     cargo run --release --quiet -- reproduce --quick --root quick experiments/*.yaml
 
+# More encrypted checks of glwe-argmax at width P (2..6) for up to MINUTES, added to
+# results/paper/argmax_checks.csv; its row in results/paper/fhe.csv is replaced, then the report
+argmax-check P MINUTES="60" SAMPLES="200":
+    cargo build --release
+    cargo run --release --quiet -- run experiments/paper.yaml --only fhe --cell glwe-argmax:{{P}} --argmax-samples {{SAMPLES}} --argmax-minutes {{MINUTES}}
+    cargo run --release --quiet -- report
+
 # Figures and paper/REPORT.md from the CSVs already under results/
 report:
     cargo run --release --quiet -- report

@@ -234,6 +234,54 @@ fn quick_run_on_the_real_data() {
     check_rl_outputs(&out);
     check_scaling(&out);
     check_figures_and_report(&root);
+    check_more_argmax_checks(&spec, &data, &root, &out);
+}
+
+/// `run --only fhe --cell glwe-argmax:2` adds checks to the ledger, counts the earlier run's too,
+/// and leaves the other rows of fhe.csv as they were.
+fn check_more_argmax_checks(spec: &Path, data: &Path, root: &Path, out: &Path) {
+    let others = |csv: &str| {
+        csv.lines()
+            .filter(|l| !l.starts_with("quick,7,glwe-argmax"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let before = std::fs::read_to_string(out.join("fhe.csv")).unwrap();
+    let ledger = std::fs::read_to_string(out.join("argmax_checks.csv")).unwrap();
+    assert_eq!(ledger.lines().count(), 1 + 3, "{ledger}");
+    let args = [
+        "run",
+        spec.to_str().unwrap(),
+        "--quick",
+        "--only",
+        "fhe",
+        "--cell",
+        "glwe-argmax:2",
+        "--argmax-samples",
+        "5",
+        "--data",
+        data.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ];
+    let output = cipherscale(&args, root);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let after = std::fs::read_to_string(out.join("fhe.csv")).unwrap();
+    assert_eq!(others(&after), others(&before));
+    let mut fhe = csv::Reader::from_path(out.join("fhe.csv")).unwrap();
+    let header = fhe.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let argmax = fhe
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[column("pipeline")] == "glwe-argmax")
+        .unwrap();
+    // 2 new examples and 3 re-checks (every run times at least 5); 5 distinct examples in all.
+    assert_eq!(&argmax[column("samples")], "5", "{argmax:?}");
+    assert_eq!(&argmax[column("timed")], "5", "{argmax:?}");
+    assert_eq!(&argmax[column("agreement")], "1.0", "{argmax:?}");
+    let ledger = std::fs::read_to_string(out.join("argmax_checks.csv")).unwrap();
+    assert_eq!(ledger.lines().count(), 1 + 3 + 5, "{ledger}");
 }
 
 /// Stage `scaling`: 1 and 2 local replicas, then 1, 2 and 4 simulated; every answer right.

@@ -44,6 +44,9 @@ pub struct FheRow {
     pub inputs: usize,
     pub outputs: usize,
     pub samples: usize,
+    /// Examples evaluated in the run that wrote the row (absent in files before it existed).
+    #[serde(default)]
+    pub timed: usize,
     pub bootstraps: usize,
     pub agreement: f64,
     pub decryption_errors: usize,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use super::argmax_ledger::{CheckKey, Ledger};
+use super::argmax_ledger::{CheckKey, Ledger, Tally};
 use super::Experiment;
 use crate::data::Example;
 use crate::fhe::{
@@ -226,6 +226,54 @@ enum Checks<'a> {
     },
 }
 
+/// One example through the client, the server and the client again.
+struct Check {
+    encrypt_ms: f64,
+    eval_ms: f64,
+    decrypt_ms: f64,
+    request_bytes: usize,
+    response_bytes: usize,
+    /// The decrypted and the plaintext model's top pick.
+    decrypted: Option<usize>,
+    expected: Option<usize>,
+    /// Every decrypted output equals the plaintext one.
+    exact: bool,
+}
+
+fn check_one<C: Circuit>(
+    circuit: &C,
+    client_key: &C::ClientKey,
+    server: &C::Server,
+    model: &QuantizedModel,
+    example: &Example,
+) -> anyhow::Result<Check> {
+    let started = Instant::now();
+    let request = circuit.encrypt(client_key, &example.liked);
+    let encrypt_ms = elapsed_ms(started);
+    let started = Instant::now();
+    let response = C::eval(server, &request)?;
+    let eval_ms = elapsed_ms(started);
+    let started = Instant::now();
+    let scores = circuit.decrypt(client_key, &response)?;
+    let decrypt_ms = elapsed_ms(started);
+    let expected = C::expected(model, &example.liked);
+    Ok(Check {
+        encrypt_ms,
+        eval_ms,
+        decrypt_ms,
+        request_bytes: request.len(),
+        response_bytes: response.len(),
+        decrypted: C::top_pick(&scores),
+        expected: C::top_pick(&expected),
+        exact: scores == expected,
+    })
+}
+
+/// A top pick as the ledger writes it (-1: none).
+fn index(pick: Option<usize>) -> i64 {
+    pick.map_or(-1, |i| i as i64)
+}
+
 /// Runs samples through client and server and compares with the plaintext model.
 fn measure<C: Circuit>(
     model: &QuantizedModel,
@@ -234,7 +282,6 @@ fn measure<C: Circuit>(
     progress: &ProgressBar,
 ) -> anyhow::Result<FheRow> {
     let circuit = C::plan(&Shape::of(model))?;
-    let answer = |e: &Example| C::top_pick(&C::expected(model, &e.liked)).map_or(-1, |i| i as i64);
     let (mut ledger, budget) = match checks {
         Checks::ThisRun => (None, None),
         Checks::Ledger {
@@ -244,69 +291,60 @@ fn measure<C: Circuit>(
             budget,
         } => {
             let key = CheckKey::new(model, circuit.params(), seed);
-            (
-                Some((Ledger::open(path, key, samples, answer)?, git_rev)),
-                budget,
-            )
+            let answer = |e: &Example| index(C::top_pick(&C::expected(model, &e.liked)));
+            let ledger = Ledger::open(path, key, samples, answer)?;
+            (Some((ledger, git_rev)), budget)
         }
     };
     let scheduled: Vec<&Example> = match &ledger {
         Some((ledger, _)) => ledger.schedule(samples),
         None => samples.iter().collect(),
     };
+    let label = format!("{} {}b", circuit.pipeline(), model.bits);
     let started = Instant::now();
     let (client_key, eval_key) = circuit.keygen();
     let keygen_ms = elapsed_ms(started);
     let server = circuit.server(model, &eval_key)?;
-    let (mut encrypt, mut eval, mut decrypt) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut agree, mut errors, mut hits, mut request_bytes, mut response_bytes) = (0, 0, 0, 0, 0);
     let measuring = Instant::now();
-    let mut checked = 0;
+    let mut done: Vec<Check> = Vec::new();
+    let mut tally = Tally::default();
     for example in &scheduled {
-        if budget.is_some_and(|b| measuring.elapsed() > b) {
+        if let Some(budget) = budget.filter(|&b| measuring.elapsed() > b) {
             tracing::warn!(
-                "{} {}b: stopped at {checked} of {} scheduled examples, past the {:.1}-minute budget",
-                circuit.pipeline(),
-                model.bits,
+                "{label}: stopped at {} of {} scheduled examples, past the {:.1}-minute budget",
+                done.len(),
                 scheduled.len(),
-                budget.map_or(0.0, |b| b.as_secs_f64() / 60.0)
+                budget.as_secs_f64() / 60.0
             );
             break;
         }
-        checked += 1;
         progress.set_message(format!(
-            "{} {}b: sample {checked}/{}",
-            circuit.pipeline(),
-            model.bits,
+            "{label}: sample {}/{}",
+            done.len() + 1,
             scheduled.len()
         ));
-        let started = Instant::now();
-        let request = circuit.encrypt(&client_key, &example.liked);
-        encrypt.push(elapsed_ms(started));
-        let started = Instant::now();
-        let response = C::eval(&server, &request)?;
-        eval.push(elapsed_ms(started));
-        let started = Instant::now();
-        let scores = circuit.decrypt(&client_key, &response)?;
-        decrypt.push(elapsed_ms(started));
-        let expected = C::expected(model, &example.liked);
-        let top = C::top_pick(&scores);
-        agree += usize::from(top == C::top_pick(&expected));
-        errors += usize::from(scores != expected);
-        hits += usize::from(top == Some(example.label));
-        (request_bytes, response_bytes) = (request.len(), response.len());
+        let check = check_one(&circuit, &client_key, &server, model, example)?;
+        tally.examples += 1;
+        tally.agree += usize::from(check.decrypted == check.expected);
+        tally.errors += usize::from(!check.exact);
+        tally.hits += usize::from(check.decrypted == Some(example.label));
         if let Some((ledger, git_rev)) = &mut ledger {
-            let decrypted = top.map_or(-1, |i| i as i64);
-            let took = (eval[eval.len() - 1] * 10.0).round() / 10.0;
-            ledger.record(example, answer(example), decrypted, took, git_rev)?;
+            let eval_ms = (check.eval_ms * 10.0).round() / 10.0;
+            let (expected, decrypted) = (index(check.expected), index(check.decrypted));
+            ledger.record(example, expected, decrypted, eval_ms, git_rev)?;
+        }
+        done.push(check);
+        if ledger.is_some() && done.len().is_multiple_of(10) {
+            log_progress(&label, &done, scheduled.len());
         }
     }
-    let mut samples = checked;
     if let Some((ledger, _)) = &ledger {
-        let tally = ledger.tally();
-        (samples, agree, errors, hits) = (tally.examples, tally.agree, tally.errors, tally.hits);
+        tally = ledger.tally();
     }
-    let n = samples.max(1) as f64;
+    let n = tally.examples.max(1) as f64;
+    let column = |f: fn(&Check) -> f64| done.iter().map(f).collect::<Vec<f64>>();
+    let eval = column(|c| c.eval_ms);
+    let last = done.last();
     Ok(FheRow {
         experiment: String::new(),
         seed: 0,
@@ -315,25 +353,37 @@ fn measure<C: Circuit>(
         params: circuit.params(),
         inputs: model.weights.first().map_or(0, Vec::len),
         outputs: model.weights.len(),
-        samples,
-        timed: checked,
+        samples: tally.examples,
+        timed: done.len(),
         bootstraps: circuit.bootstraps(),
-        agreement: agree as f64 / n,
-        decryption_errors: errors,
-        hit_at_1: Some(hits as f64 / n),
+        agreement: tally.agree as f64 / n,
+        decryption_errors: tally.errors,
+        hit_at_1: Some(tally.hits as f64 / n),
         keygen_ms,
-        encrypt_ms: percentile(&encrypt, 0.5),
+        encrypt_ms: percentile(&column(|c| c.encrypt_ms), 0.5),
         eval_ms_median: percentile(&eval, 0.5),
         eval_ms_p95: percentile(&eval, 0.95),
-        decrypt_ms: percentile(&decrypt, 0.5),
-        request_bytes,
-        response_bytes,
+        decrypt_ms: percentile(&column(|c| c.decrypt_ms), 0.5),
+        request_bytes: last.map_or(0, |c| c.request_bytes),
+        response_bytes: last.map_or(0, |c| c.response_bytes),
         eval_key_bytes: eval_key.len(),
         peak_rss_mb: 0.0,
         eval_ms_extrapolated_full: None,
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         git_rev: String::new(),
     })
+}
+
+/// A long check's progress in the log (the progress bar is hidden when stderr is not a terminal).
+fn log_progress(label: &str, done: &[Check], scheduled: usize) {
+    let eval: Vec<f64> = done.iter().map(|c| c.eval_ms).collect();
+    let median = percentile(&eval, 0.5);
+    let left = (scheduled - done.len()) as f64 * median / 60e3;
+    tracing::info!(
+        "{label}: {}/{scheduled} examples this run, eval median {:.1} s, ~{left:.0} min to go",
+        done.len(),
+        median / 1e3
+    );
 }
 
 fn elapsed_ms(started: Instant) -> f64 {

@@ -148,13 +148,14 @@ impl Default for FheSpec {
 }
 
 /// `glwe-argmax` runs at its own score widths `p` (each on its own published parameter set), on
-/// the first `samples` held-out examples, stopping early once a width has used `budget_minutes`.
+/// the first `samples` held-out examples, stopping early once a width has used `budget_minutes`
+/// in a run; the checks accumulate across runs (`argmax_checks.csv`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArgmaxSpec {
     pub bits: Vec<u32>,
     pub samples: usize,
-    /// Wall-clock cap per width; the row's `samples` says how many were checked. Absent: none.
+    /// Wall-clock cap per width and run. Absent: none.
     pub budget_minutes: Option<f64>,
 }
 
