@@ -238,6 +238,19 @@ struct Check {
     expected: Option<usize>,
     /// Every decrypted output equals the plaintext one.
     exact: bool,
+    /// The decrypted top pick is the example's hidden movie.
+    hit: bool,
+}
+
+/// This run's checks counted as the ledger counts its own.
+fn tally_of(done: &[Check]) -> Tally {
+    let count = |f: fn(&Check) -> bool| done.iter().filter(|c| f(c)).count();
+    Tally {
+        examples: done.len(),
+        agree: count(|c| c.decrypted == c.expected),
+        errors: count(|c| !c.exact),
+        hits: count(|c| c.hit),
+    }
 }
 
 fn check_one<C: Circuit>(
@@ -257,15 +270,17 @@ fn check_one<C: Circuit>(
     let scores = circuit.decrypt(client_key, &response)?;
     let decrypt_ms = elapsed_ms(started);
     let expected = C::expected(model, &example.liked);
+    let decrypted = C::top_pick(&scores);
     Ok(Check {
         encrypt_ms,
         eval_ms,
         decrypt_ms,
         request_bytes: request.len(),
         response_bytes: response.len(),
-        decrypted: C::top_pick(&scores),
+        decrypted,
         expected: C::top_pick(&expected),
         exact: scores == expected,
+        hit: decrypted == Some(example.label),
     })
 }
 
@@ -307,7 +322,6 @@ fn measure<C: Circuit>(
     let server = circuit.server(model, &eval_key)?;
     let measuring = Instant::now();
     let mut done: Vec<Check> = Vec::new();
-    let mut tally = Tally::default();
     for example in &scheduled {
         if let Some(budget) = budget.filter(|&b| measuring.elapsed() > b) {
             tracing::warn!(
@@ -324,10 +338,6 @@ fn measure<C: Circuit>(
             scheduled.len()
         ));
         let check = check_one(&circuit, &client_key, &server, model, example)?;
-        tally.examples += 1;
-        tally.agree += usize::from(check.decrypted == check.expected);
-        tally.errors += usize::from(!check.exact);
-        tally.hits += usize::from(check.decrypted == Some(example.label));
         if let Some((ledger, git_rev)) = &mut ledger {
             let eval_ms = (check.eval_ms * 10.0).round() / 10.0;
             let (expected, decrypted) = (index(check.expected), index(check.decrypted));
@@ -338,9 +348,10 @@ fn measure<C: Circuit>(
             log_progress(&label, &done, scheduled.len());
         }
     }
-    if let Some((ledger, _)) = &ledger {
-        tally = ledger.tally();
-    }
+    let tally = match &ledger {
+        Some((ledger, _)) => ledger.tally(),
+        None => tally_of(&done),
+    };
     let n = tally.examples.max(1) as f64;
     let column = |f: fn(&Check) -> f64| done.iter().map(f).collect::<Vec<f64>>();
     let eval = column(|c| c.eval_ms);
