@@ -221,7 +221,12 @@ fn shipped_specs_are_valid_in_both_profiles() {
         "experiments/scaling.yaml",
         "tests/specs/quick.yaml",
     ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        // The checkout under test (set by `cargo test` at run time), as in tests/common's repo().
+        let root = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+            || env!("CARGO_MANIFEST_DIR").into(),
+            std::path::PathBuf::from,
+        );
+        let path = root.join(file);
         for quick in [false, true] {
             load(&path, quick).unwrap_or_else(|err| panic!("{err}"));
         }

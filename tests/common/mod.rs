@@ -54,7 +54,10 @@ pub fn real_data() -> Option<PathBuf> {
     }
 }
 
-/// The repository root, where `experiments/` is.
+/// The repository root, where `experiments/` is: the checkout `cargo test` runs in (it sets
+/// `CARGO_MANIFEST_DIR` at run time), not the one the binary was compiled in, because one shared
+/// target directory may hold binaries built from another clone of the same sources.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
