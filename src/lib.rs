@@ -18,15 +18,23 @@
 //!   the paper's stress penalty.
 //! - [`sim`]: a discrete-event model of replicas serving a circuit, calibrated from measured
 //!   service times and checked against queueing theory.
-//! - [`rl`]: the paper's autoscaling environment over the simulator or live replicas, PPO on
-//!   dfdx, and the baselines (static, HPA clone, threshold rule, oracle).
-//! - [`stats`]: summaries over seeds.
+//! - [`workload`]: request-rate workloads: the paper's bursts, a replayed per-minute trace
+//!   (NASA-HTTP 1995), diurnal, ramp, flash-crowd and on-off families; train, validation and
+//!   test episodes; seeded Poisson arrivals.
+//! - [`rl`]: the paper's autoscaling environment over the simulator or live replicas, and PPO on
+//!   dfdx.
+//! - [`autoscale`]: the autoscaling study: controllers (static, HPA v2, KEDA-style queue,
+//!   latency rule, forecast sizer, MPC, PPO, oracle), the open-loop environment, and the
+//!   protocol that tunes on validation, trains on train and tests once.
+//! - [`stats`]: summaries over seeds; IQM, probability of improvement, bootstrap intervals.
+//! - [`results`]: one row type per results file, written by the stages and read by the report.
 //! - [`report`]: CSV results written row by row, atomic files, text tables, the git revision;
 //!   read back, they make the figures (`plots/`) and the report (`paper/REPORT.md`).
 //! - [`runner`]: runs a spec's stages (`model`, `artifacts`, `fhe`, `serve`, `rl`, `rl-live`,
 //!   `scaling`) into `results/<name>/`, and `reproduce` (every spec, then the report).
 //! - [`cli`]: the `cipherscale` command line; `main.rs` only parses it and prints errors.
 
+pub mod autoscale;
 pub mod cli;
 pub mod data;
 pub mod deploy;
@@ -34,12 +42,14 @@ pub mod fhe;
 pub mod load;
 pub mod model;
 pub mod report;
+pub mod results;
 pub mod rl;
 pub mod runner;
 pub mod serve;
 pub mod sim;
 pub mod spec;
 pub mod stats;
+pub mod workload;
 
 /// Locks `mutex`, also after a thread panicked while holding it: every value guarded in this
 /// crate (counters, caches, record lists) stays valid across a panic.

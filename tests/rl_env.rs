@@ -41,7 +41,7 @@ impl Backend for Scripted {
         self.now += seconds;
         Ok(())
     }
-    fn send(&mut self, n: usize, _: f64) -> anyhow::Result<Vec<Outcome>> {
+    fn send(&mut self, n: usize, _: f64, _: u64) -> anyhow::Result<Vec<Outcome>> {
         let answer = self.answers.pop_front().expect("a scripted answer");
         assert_eq!(answer.len(), n, "the environment sent {n} requests");
         self.calls.push(format!("send {n}"));
@@ -69,12 +69,29 @@ fn close(a: f64, b: f64) {
 fn base_reward_is_minus_latency_minus_a_tenth_per_pod() {
     let mut e = env(EnvConfig::default(), &[&[Ok_(3.0)]]);
     e.start(1).unwrap();
-    let (t, info) = e.act(Action::Up).unwrap();
+    let info = e.act(Action::Up).unwrap();
     assert_eq!(info.replicas, 2);
-    close(t.reward, -3.0 - 0.1 * 2.0);
-    // The observation is (t / 10, p / 10).
-    assert_eq!(t.observation, [0.3, 0.2]);
-    assert!(!t.terminated && !t.truncated);
+    close(info.reward, -3.0 - 0.1 * 2.0);
+    assert!(!e.done());
+}
+
+#[test]
+fn the_paper_observation_is_latency_and_pods_over_ten() {
+    use cipherscale::autoscale::agent::ObservationKind;
+    use cipherscale::autoscale::paper::PaperEnv;
+    use cipherscale::autoscale::{features, ScalingEnv};
+    let backend = Scripted::new(&[&[Ok_(3.0)]]);
+    let mut e = PaperEnv::new(EnvConfig::default(), backend, 0.1, 2.0).unwrap();
+    e.reset(&1).unwrap();
+    let step = e.step(2).unwrap();
+    close(step.cost, 3.0 + 0.1 * 2.0);
+    assert_eq!(
+        features(ObservationKind::Paper, &step.signals, e.limits()),
+        [0.3, 0.2]
+    );
+    // The rich observation adds the stress-cycle phase (step 1 of 5) and the utilisation.
+    let rich = features(ObservationKind::Rich, &step.signals, e.limits());
+    assert_eq!(rich, [0.3, 0.2, 0.2, 0.0]);
 }
 
 #[test]
@@ -86,11 +103,11 @@ fn probe_latency_is_clipped_and_a_failure_counts_ten_seconds() {
     };
     let mut e = env(config, &[&[Ok_(7.5)], &[TimedOut], &[TimedOut]]);
     e.start(1).unwrap();
-    close(e.act(Action::Stay).unwrap().0.reward, -5.0 - 0.1);
+    close(e.act(Action::Stay).unwrap().reward, -5.0 - 0.1);
     // The failed probe triggers healing once: restart, re-probe (fails: -10).
-    let (t, info) = e.act(Action::Stay).unwrap();
+    let info = e.act(Action::Stay).unwrap();
     assert!(info.healed && info.heal_failed);
-    close(t.reward, -5.0 - 0.1 - 10.0);
+    close(info.reward, -5.0 - 0.1 - 10.0);
 }
 
 #[test]
@@ -107,12 +124,12 @@ fn stress_penalty_and_recovery_scaling_follow_equation_4_and_algorithm_1() {
     assert_eq!(e.upcoming_burst(), None);
     e.act(Action::Up).unwrap(); // 2 replicas
     assert_eq!(e.upcoming_burst(), Some(4));
-    let (t, info) = e.act(Action::Stay).unwrap();
+    let info = e.act(Action::Stay).unwrap();
     // 5 (1 - 3/4) + 2 max(0, (1 + 3 + 10 + 2) / 4 - 2) = 1.25 + 4.
     close(info.stress_penalty, 5.25);
     // Recovery adds max(1, floor(5.25 / 2)) = 2 replicas.
     assert_eq!(info.replicas, 4);
-    close(t.reward, -1.0 - 0.1 * 4.0 - 5.25);
+    close(info.reward, -1.0 - 0.1 * 4.0 - 5.25);
     assert_eq!(
         e.backend().calls,
         ["reset 1", "scale 2", "send 1", "send 1", "send 4", "scale 4"]
@@ -138,16 +155,16 @@ fn a_clean_burst_costs_nothing_and_recovery_is_capped() {
         ],
     );
     e.start(1).unwrap();
-    let (_, info) = e.act(Action::Stay).unwrap();
+    let info = e.act(Action::Stay).unwrap();
     close(info.stress_penalty, 0.0);
     assert_eq!(info.replicas, 9);
     // Both fail: 5 + 2 (10 - 2) = 21; +10 replicas capped at the maximum 10.
-    let (t, info) = e.act(Action::Stay).unwrap();
+    let info = e.act(Action::Stay).unwrap();
     close(info.stress_penalty, 21.0);
     assert_eq!(info.replicas, 10);
     // Resource penalty 2 (10 - 5).
     close(info.resource_penalty, 10.0);
-    close(t.reward, -0.5 - 1.0 - 21.0 - 10.0);
+    close(info.reward, -0.5 - 1.0 - 21.0 - 10.0);
 }
 
 #[test]
@@ -171,7 +188,7 @@ fn healing_waits_for_its_cool_down() {
     e.start(1).unwrap();
     let healed: Vec<(bool, bool)> = (0..4)
         .map(|_| {
-            let (_, info) = e.act(Action::Stay).unwrap();
+            let info = e.act(Action::Stay).unwrap();
             (info.healed, info.heal_failed)
         })
         .collect();
@@ -194,10 +211,11 @@ fn actions_stay_within_the_replica_bounds_and_episodes_are_truncated() {
     };
     let mut e = env(config, &[&[Ok_(1.0)], &[Ok_(1.0)], &[Ok_(1.0)]]);
     e.start(1).unwrap();
-    assert_eq!(e.act(Action::Down).unwrap().1.replicas, 1);
-    assert_eq!(e.act(Action::Target(7)).unwrap().1.replicas, 2);
-    let (t, _) = e.act(Action::Up).unwrap();
-    assert!(t.truncated && !t.terminated);
+    assert_eq!(e.act(Action::Down).unwrap().replicas, 1);
+    assert_eq!(e.act(Action::Target(7)).unwrap().replicas, 2);
+    assert!(!e.done());
+    e.act(Action::Up).unwrap();
+    assert!(e.done());
 }
 
 #[test]
@@ -213,21 +231,29 @@ fn bad_constants_are_refused() {
 
 #[test]
 fn target_actions_name_a_replica_count() {
-    use cipherscale::rl::{ActionSpace, Environment};
+    use cipherscale::autoscale::agent::{ActionSpace, AgentEnv, ObservationKind};
+    use cipherscale::autoscale::paper::PaperEnv;
+    use cipherscale::rl::Environment;
     let config = EnvConfig {
-        actions: ActionSpace::Target,
         min_replicas: 2,
         initial_replicas: 2,
         max_replicas: 6,
         ..EnvConfig::default()
     };
-    assert_eq!(config.action_count(), 5);
-    assert_eq!(config.action(0), Action::Target(2));
-    assert_eq!(config.action(4), Action::Target(6));
-    let mut e = env(config, &[&[Ok_(1.0)]]);
+    let backend = Scripted::new(&[&[Ok_(1.0)]]);
+    let paper = PaperEnv::new(config, backend, 0.1, 2.0).unwrap();
+    let mut e = AgentEnv::new(
+        paper,
+        |seed| seed,
+        ObservationKind::Paper,
+        ActionSpace::Target,
+    );
     e.reset(1).unwrap();
     assert_eq!(e.actions(), 5);
     e.step(3).unwrap();
-    assert_eq!(e.replicas(), 5);
-    assert_eq!(e.backend().calls, ["reset 2", "scale 5", "send 1"]);
+    assert_eq!(e.env.inner().replicas(), 5);
+    assert_eq!(
+        e.env.inner().backend().calls,
+        ["reset 2", "scale 5", "send 1"]
+    );
 }

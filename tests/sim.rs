@@ -1,16 +1,13 @@
 //! The simulator against queueing theory, and its cluster mechanics.
 
 use cipherscale::sim::queueing::{mg1_mean_wait, mmc_mean_wait};
-use cipherscale::sim::{Cluster, ClusterConfig, Outcome, ServiceTime, Split};
+use cipherscale::sim::{Arrival, Cluster, ClusterConfig, Outcome, ServiceTime, Split};
 
 fn config(service: ServiceTime, slots: usize, rate: f64) -> ClusterConfig {
     ClusterConfig {
-        service,
         slots_per_replica: slots,
-        host_slots: None,
-        split: Split::RoundRobin,
-        startup_s: 0.0,
         background_rps: rate,
+        ..ClusterConfig::new(service)
     }
 }
 
@@ -165,4 +162,63 @@ fn the_same_seed_gives_the_same_run() {
     };
     assert_eq!(run(9), run(9));
     assert_ne!(run(9), run(10));
+}
+
+fn stream(times: &[f64]) -> Vec<Arrival> {
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, &time)| Arrival {
+            time,
+            key: i as u64,
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_replica_refuses_at_its_admission_limit() {
+    let mut c = deterministic(10.0, 0.0);
+    c.queue_per_replica = Some(1);
+    let mut cluster = Cluster::with_ready_replicas(c, 1, 1);
+    // One evaluating, one waiting, the third refused (the serving replica's 503).
+    cluster.offer(&stream(&[0.0, 1.0, 2.0]), 5.0);
+    assert_eq!(cluster.backlog(), 2);
+    assert_eq!(cluster.pending_arrivals().len(), 2);
+    cluster.drain();
+    let log = cluster.take_log();
+    assert_eq!((log.arrivals, log.rejected, log.timed_out.len()), (3, 1, 0));
+    assert_eq!(log.answered, [(0.0, 10.0), (1.0, 19.0)]);
+}
+
+#[test]
+fn waiting_past_the_server_timeout_drops_a_request_unserved() {
+    let mut c = deterministic(10.0, 0.0);
+    c.timeout_s = Some(5.0);
+    let mut cluster = Cluster::with_ready_replicas(c, 1, 1);
+    // The second waits 10 s for the first: past the 5 s timeout, so it is dropped, not served;
+    // the third arrives after the first is done and is served at once.
+    cluster.offer(&stream(&[0.0, 0.0, 12.0]), 30.0);
+    let log = cluster.take_log();
+    assert_eq!(
+        (log.timed_out, log.latencies()),
+        (vec![0.0], vec![10.0, 10.0])
+    );
+    assert_eq!(cluster.totals().busy_seconds, 20.0);
+}
+
+#[test]
+fn a_request_keeps_its_service_time_whatever_the_cluster_does() {
+    // Common random numbers: request k's work depends on its key and the seed alone.
+    let c = config(ServiceTime::Exponential { mean: 3.0 }, 1, 0.0);
+    let arrivals = stream(&[0.0, 100.0, 200.0, 300.0]);
+    let run = |replicas: usize| {
+        let mut cluster = Cluster::with_ready_replicas(c.clone(), 5, replicas);
+        cluster.offer(&arrivals, 400.0);
+        cluster.take_log().latencies()
+    };
+    // Spaced far apart: nobody waits, so every latency is the request's own service time.
+    assert_eq!(run(1), run(3));
+    let mut other = Cluster::with_ready_replicas(c.clone(), 6, 1);
+    other.offer(&arrivals, 400.0);
+    assert_ne!(other.take_log().latencies(), run(1));
 }

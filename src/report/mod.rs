@@ -4,8 +4,9 @@
 //!
 //! - `csv_sink`, `table`: writing results; [`read`]: reading them back.
 //! - [`figures`]: one PNG per figure (plotters); `claims`: the papers' claims against our
-//!   numbers; `document`: the markdown report.
+//!   numbers; `document`: the markdown report; `autoscale`: its autoscaling tables.
 
+mod autoscale;
 mod claims;
 mod csv_sink;
 mod document;

@@ -1,11 +1,16 @@
-//! Reading results back: the columns the figures and the report use, one struct per CSV file.
-//! Columns not named here are ignored, so older files with extra columns still read.
+//! Reading results back: the columns the figures and the report use, one struct per CSV file
+//! (the autoscaling study's rows are those its stage writes, from [`crate::results`]). Columns
+//! not named here are ignored, so older files with extra columns still read.
 
 use std::path::Path;
 
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+
+pub use crate::results::autoscale::{
+    CollapseRow, LiveRow, ReplicaRow, StepRow, SummaryRow, TrainRow, TuningRow, WorkloadRow,
+};
 
 /// Every row of `path`, or `None` when the file does not exist (a stage that did not run).
 pub fn optional<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Option<Vec<T>>> {
@@ -103,56 +108,6 @@ pub struct ScalingRow {
     pub git_rev: String,
 }
 
-/// `rl_train.csv`: one training episode.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TrainRow {
-    pub policy: String,
-    pub seed: u64,
-    pub episode: usize,
-    #[serde(rename = "return")]
-    pub episode_return: f64,
-    pub mean_latency_s: f64,
-    pub mean_replicas: f64,
-}
-
-/// `rl_summary.csv`: one policy over its seeds and evaluation episodes.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SummaryRow {
-    pub policy: String,
-    pub units: usize,
-    pub mean_return: f64,
-    pub return_ci_low: f64,
-    pub return_ci_high: f64,
-    pub mean_latency_s: f64,
-    pub p95_latency_s: f64,
-    pub slo_violations_per_episode: f64,
-    pub pod_seconds_per_episode: f64,
-    pub mean_replicas: f64,
-    pub git_rev: String,
-}
-
-/// `rl_replicas.csv`: how often a policy held each replica count.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReplicaRow {
-    pub policy: String,
-    pub replicas: usize,
-    pub share: f64,
-}
-
-/// `rl_live.csv`: one episode live or as the simulator predicts it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct LiveRow {
-    pub policy: String,
-    pub episode: usize,
-    pub backend: String,
-    #[serde(rename = "return")]
-    pub episode_return: f64,
-    pub mean_latency_s: f64,
-    pub slo_violations: usize,
-    pub heals: usize,
-    pub mean_replicas: f64,
-}
-
 /// `stages.csv`: one stage of one `cipherscale run`, with its wall time.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct StageRow {
@@ -184,8 +139,12 @@ pub struct ExperimentResults {
     pub fhe: Option<Vec<FheRow>>,
     pub serve: Option<Vec<ServeRow>>,
     pub scaling: Option<Vec<ScalingRow>>,
+    pub workloads: Option<Vec<WorkloadRow>>,
+    pub tuning: Option<Vec<TuningRow>>,
     pub train: Option<Vec<TrainRow>>,
     pub summary: Option<Vec<SummaryRow>>,
+    pub diagnostics: Option<Vec<CollapseRow>>,
+    pub steps: Option<Vec<StepRow>>,
     pub replicas: Option<Vec<ReplicaRow>>,
     pub live: Option<Vec<LiveRow>>,
     pub stages: Option<Vec<StageRow>>,
@@ -203,8 +162,12 @@ impl ExperimentResults {
             fhe: optional(&dir.join("fhe.csv"))?,
             serve: optional(&dir.join("serve.csv"))?,
             scaling: optional(&dir.join("scaling.csv"))?,
+            workloads: optional(&dir.join("rl_workloads.csv"))?,
+            tuning: optional(&dir.join("rl_tuning.csv"))?,
             train: optional(&dir.join("rl_train.csv"))?,
             summary: optional(&dir.join("rl_summary.csv"))?,
+            diagnostics: optional(&dir.join("rl_diagnostics.csv"))?,
+            steps: optional(&dir.join("rl_steps.csv"))?,
             replicas: optional(&dir.join("rl_replicas.csv"))?,
             live: optional(&dir.join("rl_live.csv"))?,
             stages: optional(&dir.join("stages.csv"))?,

@@ -15,7 +15,9 @@ pub trait Backend {
     /// Lets time pass.
     fn wait(&mut self, seconds: f64) -> anyhow::Result<()>;
     /// Sends `n` concurrent requests and waits for their outcomes (bounded by `timeout_s`).
-    fn send(&mut self, n: usize, timeout_s: f64) -> anyhow::Result<Vec<Outcome>>;
+    /// `key` names the first of them (the rest follow it): a simulator draws their service times
+    /// from it, so that every policy meets the same work.
+    fn send(&mut self, n: usize, timeout_s: f64, key: u64) -> anyhow::Result<Vec<Outcome>>;
     /// Seconds since the episode started.
     fn now(&self) -> f64;
     /// Running totals (pod-seconds, busy and available slot-seconds, background requests).
@@ -36,8 +38,8 @@ impl<B: Backend + ?Sized> Backend for &mut B {
     fn wait(&mut self, seconds: f64) -> anyhow::Result<()> {
         (**self).wait(seconds)
     }
-    fn send(&mut self, n: usize, timeout_s: f64) -> anyhow::Result<Vec<Outcome>> {
-        (**self).send(n, timeout_s)
+    fn send(&mut self, n: usize, timeout_s: f64, key: u64) -> anyhow::Result<Vec<Outcome>> {
+        (**self).send(n, timeout_s, key)
     }
     fn now(&self) -> f64 {
         (**self).now()
@@ -48,6 +50,7 @@ impl<B: Backend + ?Sized> Backend for &mut B {
 }
 
 /// The simulator as a backend: each episode is a fresh [`Cluster`] seeded by the episode.
+#[derive(Clone)]
 pub struct SimBackend {
     config: ClusterConfig,
     cluster: Cluster,
@@ -86,8 +89,8 @@ impl Backend for SimBackend {
         Ok(())
     }
 
-    fn send(&mut self, n: usize, timeout_s: f64) -> anyhow::Result<Vec<Outcome>> {
-        Ok(self.cluster.send(n, timeout_s))
+    fn send(&mut self, n: usize, timeout_s: f64, key: u64) -> anyhow::Result<Vec<Outcome>> {
+        Ok(self.cluster.send_keyed(n, timeout_s, key))
     }
 
     fn now(&self) -> f64 {

@@ -16,49 +16,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, Environment, Transition};
+use super::Backend;
 use crate::sim::cluster::Totals;
 use crate::sim::Outcome;
-
-/// What the agent observes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ObservationKind {
-    /// The paper's `(t, p)`, scaled to about [0, 1].
-    #[default]
-    Paper,
-    /// `(t, p)` plus the phase of the stress cycle and the last step's slot utilisation.
-    Rich,
-}
-
-impl ObservationKind {
-    pub fn features(self) -> usize {
-        match self {
-            Self::Paper => 2,
-            Self::Rich => 4,
-        }
-    }
-}
-
-/// What the agent's action means.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActionSpace {
-    /// The paper's: 0 scale down, 1 no-op, 2 scale up.
-    #[default]
-    Step,
-    /// Action i sets `min_replicas + i` replicas (what the HPA and the static baselines do).
-    Target,
-}
-
-impl std::fmt::Display for ActionSpace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Step => "step",
-            Self::Target => "target",
-        })
-    }
-}
 
 /// The environment's constants; the defaults are the paper's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,8 +59,6 @@ pub struct EnvConfig {
     pub heal_failure_penalty: f64,
     /// A request slower than this (or failed) violates the SLO (metric only, not in the reward).
     pub slo_s: f64,
-    pub observation: ObservationKind,
-    pub actions: ActionSpace,
 }
 
 impl Default for EnvConfig {
@@ -127,8 +85,6 @@ impl Default for EnvConfig {
             heal_cooldown_s: 30.0,
             heal_failure_penalty: 10.0,
             slo_s: 10.0,
-            observation: ObservationKind::Paper,
-            actions: ActionSpace::Step,
         }
     }
 }
@@ -164,22 +120,6 @@ impl EnvConfig {
         (replicas + add).min(self.max_replicas)
     }
 
-    /// How many discrete actions the agent has.
-    pub fn action_count(&self) -> usize {
-        match self.actions {
-            ActionSpace::Step => 3,
-            ActionSpace::Target => self.max_replicas - self.min_replicas + 1,
-        }
-    }
-
-    /// The scaling decision of the agent's action `index`.
-    pub fn action(&self, index: usize) -> Action {
-        match self.actions {
-            ActionSpace::Step => Action::from_index(index),
-            ActionSpace::Target => Action::Target(self.min_replicas + index),
-        }
-    }
-
     /// A request's latency as the reward counts it: failures count `failed_latency_s`.
     pub fn counted_latency(&self, outcome: &Outcome) -> f64 {
         outcome.latency().unwrap_or(self.failed_latency_s)
@@ -199,8 +139,10 @@ impl EnvConfig {
             "rl.env.stress_every must be at least 1"
         );
         ensure!(
-            1 <= self.stress_min && self.stress_min <= self.stress_max,
-            "rl.env: need 1 <= stress_min <= stress_max"
+            1 <= self.stress_min
+                && self.stress_min <= self.stress_max
+                && self.stress_max < KEYS_PER_STEP as usize - 2,
+            "rl.env: need 1 <= stress_min <= stress_max <= 1000"
         );
         ensure!(
             self.client_timeout_s > 0.0 && self.step_interval_s >= 0.0,
@@ -249,7 +191,12 @@ pub struct StepInfo {
     pub reward: f64,
 }
 
+/// Requests of one step are keyed from `step * KEYS_PER_STEP`: the probe, the re-probe after
+/// healing, then the burst.
+const KEYS_PER_STEP: u64 = 1024;
+
 /// The environment. Bursts of an episode are drawn at reset, so that an oracle can know them.
+#[derive(Clone)]
 pub struct AutoscaleEnv<B: Backend> {
     pub config: EnvConfig,
     backend: B,
@@ -304,7 +251,7 @@ impl<B: Backend> AutoscaleEnv<B> {
     }
 
     /// Starts an episode: the workload (burst sizes) and the backend's randomness from `seed`.
-    pub fn start(&mut self, seed: u64) -> anyhow::Result<Vec<f32>> {
+    pub fn start(&mut self, seed: u64) -> anyhow::Result<()> {
         let mut workload = ChaCha8Rng::seed_from_u64(seed ^ 0x5745_4c4f_4144);
         let c = &self.config;
         self.bursts = (1..=c.steps)
@@ -322,15 +269,20 @@ impl<B: Backend> AutoscaleEnv<B> {
             replicas: self.replicas,
             ..StepInfo::default()
         };
-        Ok(self.observation())
+        Ok(())
+    }
+
+    /// Whether the episode's steps are all taken.
+    pub fn done(&self) -> bool {
+        self.step >= self.config.steps
     }
 
     /// Takes one step.
-    pub fn act(&mut self, action: Action) -> anyhow::Result<(Transition, StepInfo)> {
+    pub fn act(&mut self, action: Action) -> anyhow::Result<StepInfo> {
         let mut info = StepInfo::default();
         self.apply(action)?;
         self.backend.wait(self.config.step_interval_s)?;
-        let probe = self.probe()?;
+        let probe = self.probe(0)?;
         info.probe = probe;
         info.probe_s = probe
             .unwrap_or(self.config.failed_latency_s)
@@ -355,13 +307,7 @@ impl<B: Backend> AutoscaleEnv<B> {
             };
         self.step += 1;
         self.last = info.clone();
-        let transition = Transition {
-            observation: self.observation(),
-            reward: info.reward,
-            terminated: false,
-            truncated: self.step >= self.config.steps,
-        };
-        Ok((transition, info))
+        Ok(info)
     }
 
     fn apply(&mut self, action: Action) -> anyhow::Result<()> {
@@ -380,8 +326,15 @@ impl<B: Backend> AutoscaleEnv<B> {
         Ok(())
     }
 
-    fn probe(&mut self) -> anyhow::Result<Option<f64>> {
-        let outcome = self.backend.send(1, self.config.client_timeout_s)?;
+    /// The key of the step's request number `offset`.
+    fn key(&self, offset: u64) -> u64 {
+        self.step as u64 * KEYS_PER_STEP + offset
+    }
+
+    fn probe(&mut self, offset: u64) -> anyhow::Result<Option<f64>> {
+        let outcome = self
+            .backend
+            .send(1, self.config.client_timeout_s, self.key(offset))?;
         Ok(outcome.first().and_then(Outcome::latency))
     }
 
@@ -397,12 +350,14 @@ impl<B: Backend> AutoscaleEnv<B> {
         self.backend.restart()?;
         self.last_heal = Some(now);
         info.healed = true;
-        info.heal_failed = self.probe()?.is_none();
+        info.heal_failed = self.probe(1)?.is_none();
         Ok(())
     }
 
     fn stress(&mut self, n: usize, info: &mut StepInfo) -> anyhow::Result<()> {
-        info.burst = self.backend.send(n, self.config.client_timeout_s)?;
+        info.burst = self
+            .backend
+            .send(n, self.config.client_timeout_s, self.key(2))?;
         info.stress_penalty = self.config.stress_penalty(&info.burst);
         let recovered = self
             .config
@@ -424,37 +379,5 @@ impl<B: Backend> AutoscaleEnv<B> {
         } else {
             0.0
         }
-    }
-
-    fn observation(&self) -> Vec<f32> {
-        let c = &self.config;
-        let mut obs = vec![
-            (self.last.probe_s / c.latency_clip_s) as f32,
-            (self.replicas as f64 / c.max_replicas as f64) as f32,
-        ];
-        if c.observation == ObservationKind::Rich {
-            let phase = (self.step % c.stress_every) as f64 / c.stress_every as f64;
-            obs.push(phase as f32);
-            obs.push(self.last.utilization as f32);
-        }
-        obs
-    }
-}
-
-impl<B: Backend> Environment for AutoscaleEnv<B> {
-    fn observation_len(&self) -> usize {
-        self.config.observation.features()
-    }
-
-    fn actions(&self) -> usize {
-        self.config.action_count()
-    }
-
-    fn reset(&mut self, seed: u64) -> anyhow::Result<Vec<f32>> {
-        self.start(seed)
-    }
-
-    fn step(&mut self, action: usize) -> anyhow::Result<Transition> {
-        Ok(self.act(self.config.action(action))?.0)
     }
 }

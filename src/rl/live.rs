@@ -116,7 +116,7 @@ impl Backend for LiveBackend {
         Ok(())
     }
 
-    fn send(&mut self, n: usize, timeout_s: f64) -> anyhow::Result<Vec<Outcome>> {
+    fn send(&mut self, n: usize, timeout_s: f64, _key: u64) -> anyhow::Result<Vec<Outcome>> {
         Self::check_interrupt()?;
         self.seed += 1;
         let plan = LoadPlan {

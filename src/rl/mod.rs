@@ -1,28 +1,25 @@
-//! Autoscaling as reinforcement learning: the paper's environment, PPO, and the baselines.
+//! Reinforcement learning for autoscaling: the paper's environment and PPO. The controllers and
+//! the study that compares them are in [`crate::autoscale`].
 //!
-//! - [`env`]: [`AutoscaleEnv`], the paper's MDP (probe latency and pod count in, scale down /
-//!   stay / up out, equations 2 to 4, stress test every k steps, resource penalty, automatic
-//!   recovery scaling and self-healing of Algorithm 1) over a [`Backend`].
+//! - [`env`]: [`AutoscaleEnv`], the paper's MDP (a probe's latency and the pod count, equations 2
+//!   to 4, a stress test every k steps, resource penalty, automatic recovery scaling and
+//!   self-healing of Algorithm 1) over a [`Backend`].
 //! - [`backend`]: where requests go: the simulator ([`crate::sim::Cluster`]) or live replicas
 //!   (a [`crate::deploy::Deployer`] driven with [`crate::load`]).
-//! - [`policy`]: what chooses the replica count: static k, an HPA clone, a latency-threshold rule,
-//!   an oracle that knows the load, and a trained PPO actor.
 //! - [`ppo`]: PPO on dfdx 0.13 (separate actor and critic MLPs, GAE, clipped objective,
-//!   entropy bonus, global gradient-norm clipping, learning-rate annealing, checkpoints).
+//!   entropy bonus, global gradient-norm clipping, learning-rate annealing, reward
+//!   normalisation, checkpoints).
 //! - [`cartpole`]: the classic control task PPO is checked on.
 //! - [`live`]: the live backend (local replicas, real encrypted requests, wall clock).
-//! - [`episode`]: runs a policy for an episode and measures it.
 
 pub mod backend;
 pub mod cartpole;
 pub mod env;
-pub mod episode;
 pub mod live;
-pub mod policy;
 pub mod ppo;
 
 pub use backend::Backend;
-pub use env::{Action, ActionSpace, AutoscaleEnv, EnvConfig, ObservationKind};
+pub use env::{Action, AutoscaleEnv, EnvConfig};
 
 /// A reinforcement-learning task as PPO sees it: observations in, a discrete action out.
 pub trait Environment {

@@ -4,7 +4,6 @@ mod argmax_ledger;
 mod artifacts_stage;
 mod fhe_stage;
 mod model_stage;
-mod rl_eval;
 mod rl_live;
 mod rl_stage;
 mod scaling_stage;

@@ -1,45 +1,29 @@
-//! Stage `rl-live`: the first seed's trained policy on local replicas of the calibration
-//! circuit (real encrypted requests), episode by episode beside the simulator's prediction for
-//! the same workload seeds: the sim-to-real gap. Writes `rl_live.csv`.
+//! Stage `rl-live`: the first agent's first-seed policy for the paper's `bursts` workload on
+//! local replicas of the calibration circuit (real encrypted requests), episode by episode beside
+//! the simulator's prediction for the same workload seeds: the sim-to-real gap. Writes
+//! `rl_live.csv`.
 
 use std::time::Instant;
 
 use anyhow::{ensure, Context};
-use serde::Serialize;
 
-use super::rl_stage::{agent_env, calibrate, checkpoint_path, cluster_config, EVAL_SEED_BASE};
+use super::rl_stage::{calibrate, cluster_config};
 use super::Experiment;
+use crate::autoscale::agent::PpoController;
+use crate::autoscale::arenas::BurstsArena;
+use crate::autoscale::paper::PaperEnv;
+use crate::autoscale::{feature_count, run_episode, ScalingEnv};
 use crate::deploy::local::LocalConfig;
 use crate::report::{CsvSink, Table};
+use crate::results::autoscale::LiveRow;
 use crate::rl::backend::SimBackend;
-use crate::rl::episode::{run_episode, EpisodeMetrics};
 use crate::rl::live::LiveBackend;
-use crate::rl::ppo::{Ppo, PpoPolicy};
-use crate::rl::{AutoscaleEnv, EnvConfig};
+use crate::rl::ppo::Ppo;
+use crate::rl::EnvConfig;
 use crate::sim::ClusterConfig;
 use crate::spec::LiveSpec;
 use crate::stats::mean;
-
-/// One row of `rl_live.csv`: one episode, measured live or predicted by the simulator.
-#[derive(Debug, Clone, Serialize)]
-pub struct LiveRow {
-    pub experiment: String,
-    pub policy: String,
-    pub seed: u64,
-    pub episode: usize,
-    /// `live` or `sim`.
-    pub backend: String,
-    #[serde(rename = "return")]
-    pub episode_return: f64,
-    pub mean_latency_s: f64,
-    pub p95_latency_s: f64,
-    pub slo_violations: usize,
-    pub requests: usize,
-    pub heals: usize,
-    pub mean_replicas: f64,
-    pub wall_s: f64,
-    pub git_rev: String,
-}
+use crate::workload::{Split, WorkloadSpec};
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let rl = &experiment.spec.rl;
@@ -52,46 +36,81 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         host_slots: Some(live.host_slots),
         ..cluster_config(rl, service)
     };
-    let agent = rl.agents.first().context("rl.agents is empty")?;
+    let bursts = rl
+        .workloads
+        .iter()
+        .find(|w| matches!(w, WorkloadSpec::Bursts(_)))
+        .context("rl.workloads has no `bursts` workload")?;
+    let (agent, _) = rl
+        .agents_for(bursts)
+        .into_iter()
+        .next()
+        .context("no agent trains on the `bursts` workload")?;
     let env = EnvConfig {
         steps: live.steps,
         step_interval_s: live.step_interval_s,
-        ..agent_env(&rl.env, agent)
+        ..rl.env.clone()
     };
     let seed = *rl.seeds.first().context("rl.seeds is empty")?;
-    let mut policy = trained_policy(experiment, &agent.name, &env, seed)?;
     let mut backend = start_replicas(experiment)?;
-    let result = compare(experiment, live, &env, sim, &mut backend, &mut policy, seed);
+    let result = (|| {
+        let mut live_env = PaperEnv::new(
+            env.clone(),
+            &mut backend,
+            sim.replica_capacity_rps(),
+            sim.startup_s,
+        )?;
+        let mut sim_env = PaperEnv::new(
+            env,
+            SimBackend::new(sim.clone()),
+            sim.replica_capacity_rps(),
+            sim.startup_s,
+        )?;
+        let checkpoint = experiment.out.join("rl").join(format!(
+            "{}-{}-seed{seed}.safetensors",
+            bursts.name(),
+            agent.name
+        ));
+        let mut policy = trained_policy(experiment, &agent, &checkpoint, seed, sim_env.limits())?;
+        compare(
+            experiment,
+            live,
+            &mut live_env,
+            &mut sim_env,
+            &mut policy,
+            seed,
+        )
+    })();
     let stopped = backend.teardown();
     result.and(stopped)
 }
 
-/// Agent `name`'s policy of training seed `seed`.
+/// The agent's policy saved at `path` by the `rl` stage.
 fn trained_policy(
     experiment: &Experiment,
-    name: &str,
-    env: &EnvConfig,
+    agent: &crate::spec::AgentSpec,
+    path: &std::path::Path,
     seed: u64,
-) -> anyhow::Result<PpoPolicy> {
-    let rl = &experiment.spec.rl;
-    let path = checkpoint_path(&experiment.out.join("rl"), name, seed);
+    limits: &crate::autoscale::Limits,
+) -> anyhow::Result<PpoController> {
     ensure!(
         path.exists(),
         "no trained policy at {}: run the `rl` stage first",
         path.display()
     );
-    let mut agent = Ppo::new(
-        rl.ppo.clone(),
-        env.observation.features(),
-        env.action_count(),
+    let mut ppo = Ppo::new(
+        experiment.spec.rl.ppo.clone(),
+        feature_count(agent.observation, false),
+        agent.actions.count(limits),
         seed,
     );
-    agent.load(&path)?;
-    Ok(PpoPolicy {
-        name: name.into(),
-        env: env.clone(),
-        agent,
-    })
+    ppo.load(path)?;
+    Ok(PpoController::new(
+        agent.name.clone(),
+        ppo.into_actor(),
+        agent.observation,
+        agent.actions,
+    ))
 }
 
 fn start_replicas(experiment: &Experiment) -> anyhow::Result<LiveBackend> {
@@ -116,25 +135,37 @@ fn start_replicas(experiment: &Experiment) -> anyhow::Result<LiveBackend> {
 fn compare(
     experiment: &Experiment,
     live: &LiveSpec,
-    env: &EnvConfig,
-    sim: ClusterConfig,
-    backend: &mut LiveBackend,
-    policy: &mut PpoPolicy,
+    live_env: &mut PaperEnv<&mut LiveBackend>,
+    sim_env: &mut PaperEnv<SimBackend>,
+    policy: &mut PpoController,
     seed: u64,
 ) -> anyhow::Result<()> {
-    let mut sim_env = AutoscaleEnv::new(env.clone(), SimBackend::new(sim))?;
-    let mut live_env = AutoscaleEnv::new(env.clone(), backend)?;
     let mut sink = CsvSink::create(&experiment.out.join("rl_live.csv"))?;
     let progress = super::stage_progress(super::Stage::RlLive, live.episodes);
     let (mut live_latency, mut sim_latency) = (Vec::new(), Vec::new());
     for episode in 0..live.episodes {
-        let workload = EVAL_SEED_BASE + episode as u64;
+        let workload = BurstsArena::seed(Split::Test, episode);
         let started = Instant::now();
-        let measured = run_episode(&mut live_env, policy, workload)?;
+        let measured = run_episode(live_env, policy, &workload)?;
         let wall_s = started.elapsed().as_secs_f64();
-        let predicted = run_episode(&mut sim_env, policy, workload)?;
-        for (name, m, wall) in [("live", &measured, wall_s), ("sim", &predicted, 0.0)] {
-            sink.push(&row(experiment, &policy.name, seed, episode, name, m, wall))?;
+        let predicted = run_episode(sim_env, policy, &workload)?;
+        for (backend, m, wall) in [("live", &measured, wall_s), ("sim", &predicted, 0.0)] {
+            sink.push(&LiveRow {
+                experiment: experiment.spec.name.clone(),
+                policy: policy.name.clone(),
+                seed,
+                episode,
+                backend: backend.into(),
+                episode_return: -m.cost,
+                mean_latency_s: m.mean_latency_s,
+                p95_latency_s: m.p95_latency_s,
+                slo_violations: m.violations,
+                requests: m.requests,
+                heals: m.heals,
+                mean_replicas: m.mean_replicas,
+                wall_s: wall,
+                git_rev: experiment.git_rev.clone(),
+            })?;
         }
         live_latency.push(measured.mean_latency_s);
         sim_latency.push(predicted.mean_latency_s);
@@ -145,33 +176,6 @@ fn compare(
     crate::report::emit(gap_table(&live_latency, &sim_latency))?;
     crate::report::emit(format_args!("wrote {}", path.display()))?;
     Ok(())
-}
-
-fn row(
-    experiment: &Experiment,
-    policy_name: &str,
-    seed: u64,
-    episode: usize,
-    backend: &str,
-    m: &EpisodeMetrics,
-    wall_s: f64,
-) -> LiveRow {
-    LiveRow {
-        experiment: experiment.spec.name.clone(),
-        policy: policy_name.into(),
-        seed,
-        episode,
-        backend: backend.into(),
-        episode_return: m.episode_return,
-        mean_latency_s: m.mean_latency_s,
-        p95_latency_s: m.p95_latency_s,
-        slo_violations: m.slo_violations,
-        requests: m.requests,
-        heals: m.heals,
-        mean_replicas: m.mean_replicas,
-        wall_s,
-        git_rev: experiment.git_rev.clone(),
-    }
 }
 
 fn gap_table(live: &[f64], sim: &[f64]) -> Table {

@@ -1,136 +1,291 @@
-//! Stage `rl`: PPO trained on the simulator calibrated from the measured circuit, on several
-//! seeds, then every policy (each seed's PPO, static k, HPA clone, threshold rule, oracle)
-//! evaluated on the same workload seeds. Writes `rl_train.csv`, `rl_eval.csv`,
-//! `rl_replicas.csv`, `rl_summary.csv` and the checkpoints under `rl/`.
+//! Stage `rl`: the autoscaling study on the simulator calibrated from the measured circuit. For
+//! each workload of the spec, `autoscale::protocol` tunes every controller on validation
+//! episodes, trains PPO on training episodes (every seed), and tests everything once beside the
+//! oracle; this stage writes what it returns (`rl_*.csv`, checkpoints under `rl/`) and prints the
+//! summary. It fails, after writing, if the oracle was beaten on any test episode.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context};
-use serde::Serialize;
 
 use super::Experiment;
-use crate::report::{read, CsvSink};
-use crate::rl::backend::SimBackend;
-use crate::rl::episode::{run_episode, EpisodeMeter, EpisodeMetrics};
-use crate::rl::policy::{Hpa, Oracle, Policy, Static, StepToward, Threshold};
-use crate::rl::ppo::{Ppo, PpoPolicy};
-use crate::rl::{AutoscaleEnv, EnvConfig, Environment, Transition};
+use crate::autoscale::arenas::{BurstsArena, OpenLoopArena};
+use crate::autoscale::open_loop::OpenLoopEnv;
+use crate::autoscale::protocol::{self, AgentPlan, Outcome, Plan};
+use crate::autoscale::summary::{equals_static, summarize};
+use crate::report::{read, CsvSink, Table};
+use crate::results::autoscale::{
+    CollapseRow, EvalKey, EvalRow, ReplicaRow, Stamp, StepRow, SummaryRow, TrainRow, TuningRow,
+    WorkloadRow,
+};
 use crate::sim::{ClusterConfig, ServiceTime};
-use crate::spec::{AgentSpec, RlSpec};
+use crate::spec::RlSpec;
+use crate::workload::{Workload, WorkloadSpec};
 
-/// Evaluation workload seeds start here (training episodes use seeds below it).
-pub const EVAL_SEED_BASE: u64 = 1 << 40;
-
-/// One row of `rl_train.csv`: one training episode.
-#[derive(Debug, Clone, Serialize)]
-pub struct TrainRow {
-    pub experiment: String,
-    pub policy: String,
-    pub seed: u64,
-    pub episode: usize,
-    #[serde(rename = "return")]
-    pub episode_return: f64,
-    pub mean_latency_s: f64,
-    pub mean_replicas: f64,
-    pub git_rev: String,
-}
-
-/// One row of `rl_eval.csv`: one policy on one evaluation episode.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvalRow {
-    pub experiment: String,
-    pub policy: String,
-    /// PPO's training seed; 0 for baselines.
-    pub seed: u64,
-    pub episode: usize,
-    #[serde(rename = "return")]
-    pub episode_return: f64,
-    pub mean_latency_s: f64,
-    pub p95_latency_s: f64,
-    pub slo_violations: usize,
-    pub pod_seconds: f64,
-    pub mean_replicas: f64,
-    pub scaling_actions: usize,
-    pub heals: usize,
-    /// What the simulator was calibrated from.
-    pub service: String,
-    pub git_rev: String,
-}
+/// The files of this stage, in the order they are written.
+const FILES: [&str; 8] = [
+    "rl_workloads.csv",
+    "rl_tuning.csv",
+    "rl_train.csv",
+    "rl_eval.csv",
+    "rl_summary.csv",
+    "rl_diagnostics.csv",
+    "rl_steps.csv",
+    "rl_replicas.csv",
+];
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let rl = &experiment.spec.rl;
     let (service, source) = calibrate(&experiment.out, rl)?;
     tracing::info!("rl: simulator calibrated from {source}: {service:?}");
     let cluster = cluster_config(rl, service);
-    let agents = train_all(experiment, &cluster)?;
-    super::rl_eval::evaluate(experiment, &cluster, &source, agents)
-}
-
-/// Trains every agent of the spec on every seed; saves checkpoints and `rl_train.csv`.
-fn train_all(
-    experiment: &Experiment,
-    cluster: &ClusterConfig,
-) -> anyhow::Result<Vec<TrainedAgent>> {
-    let rl = &experiment.spec.rl;
-    let checkpoints = experiment.out.join("rl");
-    std::fs::create_dir_all(&checkpoints)
-        .with_context(|| format!("creating {}", checkpoints.display()))?;
-    let episodes = |a: &AgentSpec| a.episodes.unwrap_or(rl.episodes);
-    let runs = rl.agents.iter().map(episodes).sum::<usize>() * rl.seeds.len();
-    let progress = super::stage_progress(super::Stage::Rl, runs);
-    let mut sink = CsvSink::create(&experiment.out.join("rl_train.csv"))?;
-    let mut agents = Vec::new();
-    for spec in &rl.agents {
-        let env = agent_env(&rl.env, spec);
-        for &seed in &rl.seeds {
-            progress.set_message(format!("training {}, seed {seed}", spec.name));
-            let trainee = Trainee {
-                name: &spec.name,
-                env: &env,
-                seed,
-                episodes: episodes(spec),
-            };
-            let agent = train(experiment, cluster, &trainee, &mut sink, &progress)?;
-            agent.save(&checkpoint_path(&checkpoints, &spec.name, seed))?;
-            let policy = PpoPolicy {
-                name: spec.name.clone(),
-                env: env.clone(),
-                agent,
-            };
-            agents.push(TrainedAgent { seed, policy });
-        }
+    let progress = super::stage_progress(super::Stage::Rl, rl.workloads.len());
+    let mut sinks = FILES
+        .iter()
+        .map(|f| CsvSink::create(&experiment.out.join(f)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stamp = Stamp {
+        experiment: &experiment.spec.name,
+        git_rev: &experiment.git_rev,
+    };
+    let mut tables = Vec::new();
+    let mut beaten = Vec::new();
+    for workload in &rl.workloads {
+        let say = |message: String| progress.set_message(message);
+        let outcome = study(experiment, workload, &cluster, &say)
+            .with_context(|| format!("workload `{}`", workload.name()))?;
+        tables.push(write(
+            &stamp,
+            &outcome,
+            workload.kind(),
+            &source,
+            &mut sinks,
+        )?);
+        beaten.extend(
+            outcome
+                .oracle_beaten
+                .iter()
+                .map(|b| format!("{}: {b}", outcome.workload)),
+        );
+        progress.inc(1);
     }
     progress.finish_and_clear();
-    crate::report::emit(format_args!("wrote {}", sink.finish()?.display()))?;
-    Ok(agents)
+    for sink in sinks {
+        crate::report::emit(format_args!("wrote {}", sink.finish()?.display()))?;
+    }
+    for (title, table) in &tables {
+        crate::report::emit(title)?;
+        crate::report::emit(table)?;
+    }
+    if !beaten.is_empty() {
+        bail!(
+            "the oracle is not a lower bound on cost: {} (its search is too narrow: raise \
+             rl.tuning.oracle_beam or oracle_passes)",
+            beaten.join("; ")
+        );
+    }
+    Ok(())
 }
 
-/// Where agent `name`'s trained actor and critic of seed `seed` are saved.
-pub fn checkpoint_path(dir: &Path, name: &str, seed: u64) -> PathBuf {
-    dir.join(format!("{name}-seed{seed}.safetensors"))
-}
-
-/// The environment an agent sees: the spec's, with the agent's observation and actions.
-pub fn agent_env(env: &EnvConfig, agent: &AgentSpec) -> EnvConfig {
-    EnvConfig {
-        actions: agent.actions,
-        observation: agent.observation,
-        ..env.clone()
+/// Runs the protocol on one workload.
+fn study(
+    experiment: &Experiment,
+    workload: &WorkloadSpec,
+    cluster: &ClusterConfig,
+    say: &(dyn Fn(String) + Sync),
+) -> anyhow::Result<Outcome> {
+    let rl = &experiment.spec.rl;
+    let plan = Plan {
+        workload: workload.name(),
+        agents: rl
+            .agents_for(workload)
+            .into_iter()
+            .map(|(a, episodes)| AgentPlan {
+                name: a.name,
+                observation: a.observation,
+                actions: a.actions,
+                episodes,
+            })
+            .collect(),
+        ppo: rl.ppo.clone(),
+        ppo_grid: rl.tuning.ppo_grid(),
+        seeds: rl.seeds.clone(),
+        tuning_seeds: rl.tuning.ppo_seeds,
+        oracle: rl.tuning.oracle(),
+        checkpoints: Some(experiment.out.join("rl")),
+    };
+    match (workload, Workload::open(workload)?) {
+        (WorkloadSpec::Bursts(b), _) => {
+            let arena = BurstsArena::new(
+                rl.env.clone(),
+                cluster.clone(),
+                b.validation_episodes,
+                b.test_episodes,
+                rl.tuning.clone(),
+            )?;
+            protocol::run(&arena, &plan, say)
+        }
+        (_, Some(open)) => {
+            let env = OpenLoopEnv::new(rl.open_loop.clone(), cluster.clone())?;
+            let seed = crate::workload::mix(experiment.spec.seed, 0x524c);
+            let arena = OpenLoopArena::new(env, open, seed, rl.tuning.clone());
+            protocol::run(&arena, &plan, say)
+        }
+        (_, None) => bail!("workload `{}` has no episodes", workload.name()),
     }
 }
 
-/// A PPO policy and the seed it was trained with.
-pub struct TrainedAgent {
-    pub seed: u64,
-    pub policy: PpoPolicy,
+/// Writes one workload's rows to the stage's files; returns its summary table.
+fn write(
+    stamp: &Stamp,
+    outcome: &Outcome,
+    kind: &str,
+    source: &str,
+    sinks: &mut [CsvSink],
+) -> anyhow::Result<(String, Table)> {
+    let w = outcome.workload.as_str();
+    let (workload, summaries) =
+        summarize(outcome, 7).context("the study tested no static count or no oracle")?;
+    sinks[0].push(&WorkloadRow::new(stamp, &workload, kind, source))?;
+    for t in &outcome.tuned {
+        sinks[1].push(&TuningRow::new(stamp, w, t))?;
+    }
+    for t in &outcome.trained {
+        sinks[2].push(&TrainRow::new(
+            stamp, w, &t.agent, t.seed, t.episode, &t.metrics,
+        ))?;
+    }
+    for tested in &outcome.tested {
+        for (seed, runs) in &tested.runs {
+            for (episode, m) in runs.iter().enumerate() {
+                let key = EvalKey {
+                    workload: w,
+                    controller: &tested.controller,
+                    kind: tested.kind,
+                    seed: *seed,
+                    episode,
+                    label: &outcome.test_labels[episode],
+                };
+                sinks[3].push(&EvalRow::new(stamp, key, m))?;
+            }
+        }
+        if tested.kind == "ppo" {
+            let same = equals_static(outcome, tested);
+            for (((seed, _), collapse), same) in tested.runs.iter().zip(&tested.collapse).zip(same)
+            {
+                sinks[5].push(&CollapseRow::new(
+                    stamp,
+                    w,
+                    &tested.controller,
+                    *seed,
+                    collapse,
+                    same,
+                ))?;
+            }
+        }
+        write_steps(stamp, outcome, tested, &mut sinks[6])?;
+        write_replicas(stamp, w, tested, &mut sinks[7])?;
+    }
+    let mut table = Table::new(&[
+        "controller",
+        "IQM cost [95% CI]",
+        "score [95% CI]",
+        "P(beats static)",
+        "violations/ep",
+        "replicas",
+        "constant seeds",
+    ])
+    .align_left(0);
+    for s in &summaries {
+        sinks[4].push(&SummaryRow::new(stamp, w, s))?;
+        if s.kind == "static" && !s.chosen {
+            continue;
+        }
+        table.row(vec![
+            s.controller.clone(),
+            format!(
+                "{:.4} [{:.4}, {:.4}]",
+                s.cost.estimate, s.cost.low, s.cost.high
+            ),
+            format!(
+                "{:.2} [{:.2}, {:.2}]",
+                s.score.estimate, s.score.low, s.score.high
+            ),
+            s.vs_static
+                .map_or("-".into(), |p| format!("{:.2}", p.estimate)),
+            format!("{:.1}", s.violations_per_episode),
+            format!("{:.2}", s.mean_replicas),
+            if s.kind == "ppo" {
+                format!("{}/{}", s.constant_runs, s.runs)
+            } else {
+                "-".into()
+            },
+        ]);
+    }
+    let title = format!(
+        "{w}: {} test episodes, best static {} (chosen on validation), oracle saves {:.0}%{}",
+        workload.episodes,
+        workload.best_static,
+        100.0 * workload.gap_share,
+        if workload.informative {
+            ""
+        } else {
+            " (under 20%: not informative)"
+        }
+    );
+    Ok((title, table))
 }
 
-/// What one training run is.
-struct Trainee<'a> {
-    name: &'a str,
-    env: &'a EnvConfig,
-    seed: u64,
-    episodes: usize,
+/// The first test episode step by step (the first seed for PPO).
+fn write_steps(
+    stamp: &Stamp,
+    outcome: &Outcome,
+    tested: &protocol::Tested,
+    sink: &mut CsvSink,
+) -> anyhow::Result<()> {
+    let Some(first) = tested.runs.first().and_then(|(_, runs)| runs.first()) else {
+        return Ok(());
+    };
+    let label = outcome.test_labels.first().map_or("", String::as_str);
+    for (step, trace) in first.steps.iter().enumerate() {
+        sink.push(&StepRow::new(
+            stamp,
+            &outcome.workload,
+            &tested.controller,
+            label,
+            step,
+            trace,
+        ))?;
+    }
+    Ok(())
+}
+
+fn write_replicas(
+    stamp: &Stamp,
+    workload: &str,
+    tested: &protocol::Tested,
+    sink: &mut CsvSink,
+) -> anyhow::Result<()> {
+    let mut histogram = std::collections::BTreeMap::<usize, usize>::new();
+    for (_, runs) in &tested.runs {
+        for m in runs {
+            for &r in &m.replicas {
+                *histogram.entry(r).or_default() += 1;
+            }
+        }
+    }
+    let total: usize = histogram.values().sum();
+    for (replicas, steps) in histogram {
+        sink.push(&ReplicaRow {
+            experiment: stamp.experiment.into(),
+            workload: workload.into(),
+            controller: tested.controller.clone(),
+            replicas,
+            steps,
+            share: steps as f64 / total.max(1) as f64,
+        })?;
+    }
+    Ok(())
 }
 
 /// The simulated cluster of the spec with the measured service time.
@@ -142,87 +297,8 @@ pub fn cluster_config(rl: &RlSpec, service: ServiceTime) -> ClusterConfig {
         split: rl.cluster.split,
         startup_s: rl.cluster.startup_s,
         background_rps: rl.cluster.background_rps,
-    }
-}
-
-fn train(
-    experiment: &Experiment,
-    cluster: &ClusterConfig,
-    trainee: &Trainee,
-    sink: &mut CsvSink,
-    progress: &indicatif::ProgressBar,
-) -> anyhow::Result<Ppo> {
-    let (rl, seed) = (&experiment.spec.rl, trainee.seed);
-    let env = AutoscaleEnv::new(trainee.env.clone(), SimBackend::new(cluster.clone()))?;
-    let mut env = Recording::new(env);
-    let mut agent = Ppo::new(rl.ppo.clone(), env.observation_len(), env.actions(), seed);
-    let mut next = seed << 20;
-    let mut seeds = || {
-        next += 1;
-        next
-    };
-    let steps = trainee.episodes * rl.env.steps;
-    agent.train(&mut env, steps, &mut seeds, &mut |_| progress.inc(1))?;
-    for (episode, m) in env.finished.iter().enumerate() {
-        sink.push(&TrainRow {
-            experiment: experiment.spec.name.clone(),
-            policy: trainee.name.to_string(),
-            seed,
-            episode,
-            episode_return: m.episode_return,
-            mean_latency_s: m.mean_latency_s,
-            mean_replicas: m.mean_replicas,
-            git_rev: experiment.git_rev.clone(),
-        })?;
-    }
-    Ok(agent)
-}
-
-/// An environment that also measures each training episode.
-struct Recording<B: crate::rl::Backend> {
-    env: AutoscaleEnv<B>,
-    meter: EpisodeMeter,
-    pods_at_start: f64,
-    finished: Vec<EpisodeMetrics>,
-}
-
-impl<B: crate::rl::Backend> Recording<B> {
-    fn new(env: AutoscaleEnv<B>) -> Self {
-        Self {
-            env,
-            meter: EpisodeMeter::default(),
-            pods_at_start: 0.0,
-            finished: Vec::new(),
-        }
-    }
-}
-
-impl<B: crate::rl::Backend> Environment for Recording<B> {
-    fn observation_len(&self) -> usize {
-        self.env.observation_len()
-    }
-
-    fn actions(&self) -> usize {
-        self.env.actions()
-    }
-
-    fn reset(&mut self, seed: u64) -> anyhow::Result<Vec<f32>> {
-        let observation = self.env.reset(seed)?;
-        self.meter = EpisodeMeter::new(self.env.replicas());
-        self.pods_at_start = self.env.backend().totals().pod_seconds;
-        Ok(observation)
-    }
-
-    fn step(&mut self, action: usize) -> anyhow::Result<Transition> {
-        let (transition, info) = self.env.act(self.env.config.action(action))?;
-        self.meter
-            .record(&self.env.config, transition.reward, &info);
-        if transition.truncated || transition.terminated {
-            let pods = self.env.backend().totals().pod_seconds - self.pods_at_start;
-            let meter = std::mem::take(&mut self.meter);
-            self.finished.push(meter.finish(pods));
-        }
-        Ok(transition)
+        queue_per_replica: None,
+        timeout_s: None,
     }
 }
 
@@ -265,41 +341,4 @@ pub fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String
         serve.display(),
         fhe.display()
     )
-}
-
-/// Every baseline of the spec, in report order.
-pub fn baselines(rl: &RlSpec, cluster: &ClusterConfig) -> Vec<Box<dyn Policy>> {
-    let median = match cluster.service {
-        ServiceTime::Lognormal { median, .. } => median,
-        ref other => other.mean(),
-    };
-    let counts = rl.env.min_replicas..=rl.env.max_replicas;
-    let mut policies: Vec<Box<dyn Policy>> = counts
-        .clone()
-        .map(|replicas| Box::new(Static { replicas }) as Box<dyn Policy>)
-        .collect();
-    policies.extend(counts.map(|replicas| Box::new(StepToward { replicas }) as Box<dyn Policy>));
-    policies.push(Box::new(Hpa::new(rl.hpa_target_utilization)));
-    policies.push(Box::new(Threshold {
-        up_s: rl.threshold_up * median,
-        down_s: rl.threshold_down * median,
-    }));
-    policies.push(Box::new(Oracle {
-        cluster: cluster.clone(),
-    }));
-    policies
-}
-
-/// Runs `policy` on the evaluation episodes of a simulated environment.
-/// `env` is the spec's environment, or a PPO agent's view of it (same dynamics and seeds).
-pub fn evaluate_policy(
-    rl: &RlSpec,
-    env: &EnvConfig,
-    cluster: &ClusterConfig,
-    policy: &mut dyn Policy,
-) -> anyhow::Result<Vec<EpisodeMetrics>> {
-    let mut env = AutoscaleEnv::new(env.clone(), SimBackend::new(cluster.clone()))?;
-    (0..rl.eval_episodes)
-        .map(|e| run_episode(&mut env, policy, EVAL_SEED_BASE + e as u64))
-        .collect()
 }

@@ -14,7 +14,7 @@ use crate::deploy::local::{LocalConfig, LocalDeployer};
 use crate::deploy::Deployer;
 use crate::report::{CsvSink, Table};
 use crate::serve::Artifacts;
-use crate::sim::{Cluster, ClusterConfig, ServiceTime, Split};
+use crate::sim::{Cluster, ClusterConfig, ServiceTime};
 use crate::spec::ServeCell;
 
 /// One row of `scaling.csv`: one circuit on N replicas, measured or simulated.
@@ -168,14 +168,7 @@ fn simulate(
         calibration.latency_ms_median / 1e3,
         calibration.latency_ms_p95 / 1e3,
     );
-    let config = ClusterConfig {
-        service,
-        slots_per_replica: 1,
-        host_slots: None,
-        split: Split::RoundRobin,
-        startup_s: 0.0,
-        background_rps: 0.0,
-    };
+    let config = ClusterConfig::new(service);
     let spec = &experiment.spec.scaling;
     let mut rows: Vec<ScalingRow> = Vec::new();
     for &replicas in &spec.simulated {

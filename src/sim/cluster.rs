@@ -34,6 +34,36 @@ pub struct ClusterConfig {
     pub startup_s: f64,
     /// Poisson background arrivals per second (0: none).
     pub background_rps: f64,
+    /// Requests a replica holds waiting for a slot; one more is refused at once (the serving
+    /// replica's 503 past its queue). `None`: unbounded.
+    #[serde(default)]
+    pub queue_per_replica: Option<usize>,
+    /// The server's request timeout: a request still waiting this long leaves the queue unserved
+    /// (the replica's 504); one already evaluating finishes. `None`: requests wait forever.
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+}
+
+impl ClusterConfig {
+    /// One slot per replica, every replica on its own node, round-robin, no start-up delay, no
+    /// background load, no admission limit or timeout.
+    pub fn new(service: ServiceTime) -> Self {
+        Self {
+            service,
+            slots_per_replica: 1,
+            host_slots: None,
+            split: Split::RoundRobin,
+            startup_s: 0.0,
+            background_rps: 0.0,
+            queue_per_replica: None,
+            timeout_s: None,
+        }
+    }
+
+    /// Requests per second one replica completes when always busy.
+    pub fn replica_capacity_rps(&self) -> f64 {
+        self.slots_per_replica as f64 / self.service.mean()
+    }
 }
 
 /// What happened to one request of a burst.
@@ -58,13 +88,48 @@ impl Outcome {
     }
 }
 
-const UNTRACKED: u64 = u64::MAX;
+/// One request of an open-loop stream: when it arrives, and the key that fixes its service time
+/// (and its replica under a random split), so that every controller meets the same requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arrival {
+    pub time: f64,
+    pub key: u64,
+}
+
+/// What became of the open-loop requests ([`Cluster::offer`]) since the log was last taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Log {
+    pub arrivals: usize,
+    /// Refused at arrival: no replica ready, or the chosen replica's queue full (503).
+    pub rejected: usize,
+    /// Arrival times of the requests that left the queue unserved after the server's timeout
+    /// (504).
+    pub timed_out: Vec<f64>,
+    /// Arrival time and latency of each answered request, in completion order.
+    pub answered: Vec<(f64, f64)>,
+}
+
+impl Log {
+    /// Latencies of the answered requests, in completion order.
+    pub fn latencies(&self) -> Vec<f64> {
+        self.answered.iter().map(|&(_, latency)| latency).collect()
+    }
+}
+
+/// Whose request it is: the current burst of [`Cluster::send`], the open-loop stream, or the
+/// background load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Track {
+    Burst { epoch: u32, index: u32 },
+    Stream,
+    Background,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Queued {
     arrival: f64,
-    /// `epoch << 32 | index` of a request of the current burst, or [`UNTRACKED`].
-    track: u64,
+    service: f64,
+    track: Track,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +140,7 @@ enum PodState {
     Gone,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Replica {
     state: PodState,
     queue: VecDeque<Queued>,
@@ -84,7 +149,18 @@ struct Replica {
     generation: u32,
 }
 
-#[derive(Debug)]
+impl Replica {
+    fn new(state: PodState, generation: u32) -> Self {
+        Self {
+            state,
+            queue: VecDeque::new(),
+            busy: 0,
+            generation,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 enum EventKind {
     Done {
         replica: usize,
@@ -98,7 +174,7 @@ enum EventKind {
     Background,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Event {
     time: f64,
     seq: u64,
@@ -142,9 +218,17 @@ pub struct Totals {
     pub background_latency_s: f64,
 }
 
-/// The simulated cluster. Time only moves inside [`Cluster::wait`] and [`Cluster::send`].
+/// Keys of background requests live above this (stream and burst keys below it).
+const BACKGROUND_KEYS: u64 = 1 << 62;
+
+/// The simulated cluster. Time only moves inside [`Cluster::wait`], [`Cluster::send`],
+/// [`Cluster::offer`] and [`Cluster::drain`]. Every request's service time is drawn from its
+/// key and the cluster's seed alone, so two runs that meet the same requests meet the same work
+/// whatever they scale (common random numbers). Cloning forks the run.
+#[derive(Clone)]
 pub struct Cluster {
     config: ClusterConfig,
+    seed: u64,
     rng: ChaCha8Rng,
     now: f64,
     seq: u64,
@@ -155,7 +239,10 @@ pub struct Cluster {
     live_pods: usize,
     ready_pods: usize,
     epoch: u32,
+    /// Keys for [`Cluster::send`] without a key and for background requests.
+    next_key: u64,
     burst: Vec<Outcome>,
+    log: Log,
     totals: Totals,
 }
 
@@ -165,6 +252,7 @@ impl Cluster {
         assert!(config.slots_per_replica >= 1, "slots_per_replica >= 1");
         let mut cluster = Self {
             config,
+            seed,
             rng: ChaCha8Rng::seed_from_u64(seed),
             now: 0.0,
             seq: 0,
@@ -175,7 +263,9 @@ impl Cluster {
             live_pods: 0,
             ready_pods: 0,
             epoch: 0,
+            next_key: 1 << 61,
             burst: Vec::new(),
+            log: Log::default(),
             totals: Totals::default(),
         };
         if cluster.config.background_rps > 0.0 {
@@ -187,14 +277,7 @@ impl Cluster {
     /// A cluster whose first `replicas` replicas are ready at time 0.
     pub fn with_ready_replicas(config: ClusterConfig, seed: u64, replicas: usize) -> Self {
         let mut cluster = Self::new(config, seed);
-        for _ in 0..replicas {
-            cluster.replicas.push(Replica {
-                state: PodState::Ready,
-                queue: VecDeque::new(),
-                busy: 0,
-                generation: 0,
-            });
-        }
+        cluster.replicas = vec![Replica::new(PodState::Ready, 0); replicas];
         cluster.live_pods = replicas;
         cluster.ready_pods = replicas;
         cluster
@@ -228,6 +311,29 @@ impl Cluster {
             .iter()
             .filter(|r| matches!(r.state, PodState::Starting | PodState::Ready))
             .count()
+    }
+
+    /// What became of the open-loop requests since the last call.
+    pub fn take_log(&mut self) -> Log {
+        std::mem::take(&mut self.log)
+    }
+
+    /// Arrival times of the open-loop requests still waiting or evaluating.
+    pub fn pending_arrivals(&self) -> Vec<f64> {
+        let waiting = self.replicas.iter().flat_map(|r| r.queue.iter());
+        let serving = self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::Done {
+                replica,
+                generation,
+                request,
+            } if self.replicas[*replica].generation == *generation => Some(request),
+            _ => None,
+        });
+        waiting
+            .chain(serving)
+            .filter(|q| q.track == Track::Stream)
+            .map(|q| q.arrival)
+            .collect()
     }
 
     /// Scales to `target` replicas: new ones start (ready after the start-up delay); removed
@@ -276,24 +382,31 @@ impl Cluster {
     /// Lets `seconds` pass.
     pub fn wait(&mut self, seconds: f64) {
         let until = self.now + seconds.max(0.0);
-        while self.events.peek().is_some_and(|e| e.time <= until) {
-            self.process_next();
-        }
+        self.process_until(until);
         self.advance_to(until);
     }
 
-    /// Sends `n` requests at once and waits until each is answered, refused, or older than
-    /// `timeout_s`. Requests the client gave up on are still evaluated (the server cannot know).
+    /// Sends `n` requests at once (keys from an internal counter) and waits for their outcomes:
+    /// see [`Cluster::send_keyed`].
     pub fn send(&mut self, n: usize, timeout_s: f64) -> Vec<Outcome> {
+        let key = self.next_key;
+        self.next_key += n as u64;
+        self.send_keyed(n, timeout_s, key)
+    }
+
+    /// Sends `n` requests at once, keyed `key..key + n`, and waits until each is answered,
+    /// refused, or older than `timeout_s`. Requests the client gave up on are still evaluated
+    /// (the server cannot know) unless the server's own timeout drops them.
+    pub fn send_keyed(&mut self, n: usize, timeout_s: f64, key: u64) -> Vec<Outcome> {
         self.epoch += 1;
         self.burst = vec![Outcome::Pending; n];
         let start = self.now;
         for index in 0..n {
-            let track = (u64::from(self.epoch) << 32) | index as u64;
-            self.dispatch(Queued {
-                arrival: start,
-                track,
-            });
+            let track = Track::Burst {
+                epoch: self.epoch,
+                index: index as u32,
+            };
+            self.dispatch(start, key + index as u64, track);
         }
         let deadline = start + timeout_s;
         while self.burst.contains(&Outcome::Pending) {
@@ -316,6 +429,26 @@ impl Cluster {
             .collect()
     }
 
+    /// Runs until `until`, dispatching the open-loop `arrivals` (sorted by time, none before
+    /// now) as they come; what becomes of them goes to the log ([`Cluster::take_log`]).
+    pub fn offer(&mut self, arrivals: &[Arrival], until: f64) {
+        for arrival in arrivals {
+            self.process_until(arrival.time);
+            self.advance_to(arrival.time);
+            self.log.arrivals += 1;
+            self.dispatch(arrival.time, arrival.key, Track::Stream);
+        }
+        self.process_until(until);
+        self.advance_to(until);
+    }
+
+    /// Runs until no request is queued or evaluating (no new requests arrive meanwhile).
+    pub fn drain(&mut self) {
+        while self.backlog() > 0 && !self.events.is_empty() {
+            self.process_next();
+        }
+    }
+
     /// Runs Poisson background load until `requests` of it have finished (open-loop checks).
     pub fn run_background(&mut self, requests: u64) {
         assert!(self.config.background_rps > 0.0, "background_rps > 0");
@@ -324,24 +457,21 @@ impl Cluster {
         }
     }
 
+    fn process_until(&mut self, time: f64) {
+        while self.events.peek().is_some_and(|e| e.time <= time) {
+            self.process_next();
+        }
+    }
+
     fn start_replica(&mut self) {
-        let fresh = Replica {
-            state: PodState::Starting,
-            queue: VecDeque::new(),
-            busy: 0,
-            generation: 0,
-        };
         let index = match self.replicas.iter().position(|r| r.state == PodState::Gone) {
             Some(index) => {
                 let generation = self.replicas[index].generation + 1;
-                self.replicas[index] = Replica {
-                    generation,
-                    ..fresh
-                };
+                self.replicas[index] = Replica::new(PodState::Starting, generation);
                 index
             }
             None => {
-                self.replicas.push(fresh);
+                self.replicas.push(Replica::new(PodState::Starting, 0));
                 self.replicas.len() - 1
             }
         };
@@ -431,25 +561,38 @@ impl Cluster {
             }
             EventKind::Background => {
                 self.totals.background_arrivals += 1;
-                self.dispatch(Queued {
-                    arrival: self.now,
-                    track: UNTRACKED,
-                });
+                let key = BACKGROUND_KEYS + self.totals.background_arrivals;
+                self.dispatch(self.now, key, Track::Background);
                 self.schedule_background();
             }
         }
     }
 
-    fn dispatch(&mut self, request: Queued) {
-        let Some(index) = self.pick_replica() else {
+    /// A request arrives: it joins the queue of the replica the split picks, or is refused.
+    fn dispatch(&mut self, arrival: f64, key: u64, track: Track) {
+        let request = Queued {
+            arrival,
+            service: self.config.service.sample(&mut keyed_rng(self.seed, key)),
+            track,
+        };
+        let Some(index) = self.pick_replica(key) else {
             self.resolve(request, Outcome::Refused);
             return;
         };
+        self.expire_waiting(index);
+        let replica = &self.replicas[index];
+        let full = self.config.queue_per_replica.is_some_and(|limit| {
+            replica.busy >= self.config.slots_per_replica && replica.queue.len() >= limit
+        });
+        if full {
+            self.resolve(request, Outcome::Refused);
+            return;
+        }
         self.replicas[index].queue.push_back(request);
         self.start_waiting();
     }
 
-    fn pick_replica(&mut self) -> Option<usize> {
+    fn pick_replica(&mut self, key: u64) -> Option<usize> {
         if self.ready_pods == 0 {
             return None;
         }
@@ -458,7 +601,9 @@ impl Cluster {
                 self.round_robin = self.round_robin.wrapping_add(1);
                 self.round_robin % self.ready_pods
             }
-            Split::Random => self.rng.random_range(0..self.ready_pods),
+            Split::Random => {
+                keyed_rng(self.seed ^ 0x5350_4c49_54, key).random_range(0..self.ready_pods)
+            }
         };
         self.replicas
             .iter()
@@ -476,7 +621,7 @@ impl Cluster {
         self.busy_total -= 1;
         let latency = self.now - request.arrival;
         self.resolve(request, Outcome::Answered(latency));
-        if request.track == UNTRACKED {
+        if request.track == Track::Background {
             self.totals.background_done += 1;
             self.totals.background_latency_s += latency;
         }
@@ -485,12 +630,35 @@ impl Cluster {
     }
 
     fn resolve(&mut self, request: Queued, outcome: Outcome) {
-        if request.track == UNTRACKED || (request.track >> 32) as u32 != self.epoch {
-            return;
+        match request.track {
+            Track::Background => {}
+            Track::Stream => match outcome {
+                Outcome::Answered(latency) => self.log.answered.push((request.arrival, latency)),
+                Outcome::Refused => self.log.rejected += 1,
+                Outcome::TimedOut | Outcome::Pending => self.log.timed_out.push(request.arrival),
+            },
+            Track::Burst { epoch, index } if epoch == self.epoch => {
+                // Empty once `send` returned: later answers to a burst are the client's no more.
+                if let Some(slot) = self.burst.get_mut(index as usize) {
+                    *slot = outcome;
+                }
+            }
+            Track::Burst { .. } => {}
         }
-        // Empty once `send` returned: later answers to a burst are the client's no more.
-        if let Some(slot) = self.burst.get_mut((request.track & 0xffff_ffff) as usize) {
-            *slot = outcome;
+    }
+
+    /// Drops the requests at the head of replica `index`'s queue that have waited past the
+    /// server's timeout (FIFO: the oldest are in front).
+    fn expire_waiting(&mut self, index: usize) {
+        let Some(timeout) = self.config.timeout_s else {
+            return;
+        };
+        while let Some(&head) = self.replicas[index].queue.front() {
+            if self.now - head.arrival < timeout {
+                return;
+            }
+            self.replicas[index].queue.pop_front();
+            self.resolve(head, Outcome::TimedOut);
         }
     }
 
@@ -500,6 +668,11 @@ impl Cluster {
         let host = self.config.host_slots.unwrap_or(usize::MAX);
         while self.busy_total < host {
             let slots = self.config.slots_per_replica;
+            for index in 0..self.replicas.len() {
+                if self.replicas[index].busy < slots {
+                    self.expire_waiting(index);
+                }
+            }
             let next = self
                 .replicas
                 .iter()
@@ -515,17 +688,16 @@ impl Cluster {
     }
 
     fn begin_service(&mut self, index: usize) {
-        let service = self.config.service.sample(&mut self.rng);
         let replica = &mut self.replicas[index];
         let request = replica.queue.pop_front().expect("a queued request");
         replica.busy += 1;
         let generation = replica.generation;
         self.busy_total += 1;
-        if request.track == UNTRACKED {
+        if request.track == Track::Background {
             self.totals.background_wait_s += self.now - request.arrival;
         }
         self.push(
-            self.now + service,
+            self.now + request.service,
             EventKind::Done {
                 replica: index,
                 generation,
@@ -533,4 +705,11 @@ impl Cluster {
             },
         );
     }
+}
+
+/// The generator of request `key`'s draws under `seed` (service time, random split).
+fn keyed_rng(seed: u64, key: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(key);
+    rng
 }

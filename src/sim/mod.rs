@@ -15,7 +15,7 @@
 pub mod cluster;
 pub mod queueing;
 
-pub use cluster::{Cluster, ClusterConfig, Outcome, Split};
+pub use cluster::{Arrival, Cluster, ClusterConfig, Log, Outcome, Split};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};

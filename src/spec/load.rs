@@ -16,14 +16,27 @@ pub fn load(file: &Path, quick: bool) -> Result<Spec, SpecError> {
 
 /// As [`load`], from text already read; `file` is only used in messages.
 pub fn load_str(text: &str, file: &Path, quick: bool) -> Result<Spec, SpecError> {
-    let full: Spec = yaml_serde::from_str(text).map_err(|err| parse_error(file, &err, ""))?;
+    let mut full: Spec = yaml_serde::from_str(text).map_err(|err| parse_error(file, &err, ""))?;
+    resolve_paths(&mut full, file);
     validate(&full).map_err(|invalid| invalid.into_error(file, ""))?;
     let Some(profile) = full.quick.clone() else {
         return Ok(full);
     };
-    let quick_spec = apply_quick_profile(&full, profile, file)?;
+    let mut quick_spec = apply_quick_profile(&full, profile, file)?;
+    resolve_paths(&mut quick_spec, file);
     validate(&quick_spec).map_err(|invalid| invalid.into_error(file, "quick."))?;
     Ok(if quick { quick_spec } else { full })
+}
+
+/// Makes the relative paths in `spec` (trace files) relative to the spec file's folder, and
+/// absolute (so that resolving the quick profile's copy again changes nothing).
+fn resolve_paths(spec: &mut Spec, file: &Path) {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let dir = dir.as_path();
+    for workload in &mut spec.rl.workloads {
+        workload.resolve_paths(dir);
+    }
 }
 
 /// The spec with its quick profile deep-merged over it.

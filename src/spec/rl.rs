@@ -1,14 +1,20 @@
-//! The `rl:` section: the autoscaling environment, the simulator's calibration, PPO, baselines.
+//! The `rl:` section: the autoscaling study (workloads, environments, controllers, PPO) and
+//! the simulator's calibration.
 
 use serde::{Deserialize, Serialize};
 
+use crate::autoscale::agent::{ActionSpace, ObservationKind};
+use crate::autoscale::arenas::Tuning;
+use crate::autoscale::open_loop::OpenLoopConfig;
 use crate::fhe::Pipeline;
 use crate::rl::ppo::PpoConfig;
-use crate::rl::{ActionSpace, EnvConfig, ObservationKind};
+use crate::rl::EnvConfig;
 use crate::sim::Split;
+use crate::workload::{BurstsSpec, WorkloadSpec};
 
-/// Train PPO on the simulator for `episodes` on each of `seeds`, then evaluate it and every
-/// baseline on `eval_episodes` shared workload seeds; optionally run the policy live.
+/// The autoscaling study: on each workload, every controller tuned on validation episodes, PPO
+/// trained on training episodes on every seed, all tested once on the test episodes beside the
+/// oracle; optionally the paper's policy run live.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RlSpec {
@@ -16,23 +22,23 @@ pub struct RlSpec {
     /// `fhe.csv` of this experiment).
     pub calibrate: Calibration,
     pub cluster: SimSpec,
+    /// The paper's MDP (the `bursts` workload).
     pub env: EnvConfig,
+    /// The open-loop environment (every other workload).
+    pub open_loop: OpenLoopConfig,
+    pub workloads: Vec<WorkloadSpec>,
     pub ppo: PpoConfig,
-    /// PPO agents to train, each on every seed; the first is the paper's and runs live.
+    /// PPO agents, each trained on every seed of every workload it names.
     pub agents: Vec<AgentSpec>,
-    /// Training episodes per seed (the paper: 100).
+    /// Training episodes per seed on `bursts` (the paper: 100) and on open-loop workloads (days).
     pub episodes: usize,
+    pub open_loop_episodes: usize,
     /// Training seeds: one policy each.
     pub seeds: Vec<u64>,
-    /// Evaluation episodes per policy, on workload seeds shared by every policy.
-    pub eval_episodes: usize,
-    /// Slot utilisation the HPA clone aims at.
-    pub hpa_target_utilization: f64,
-    /// The threshold rule scales up above `up` and down below `down` times the median service
-    /// time.
-    pub threshold_up: f64,
-    pub threshold_down: f64,
-    /// Run the first agent's first-seed policy on the local backend (sim-to-real gap); absent: skipped.
+    /// The grids every controller is tuned over on validation episodes.
+    pub tuning: Tuning,
+    /// Run the first agent's first-seed `bursts` policy on local replicas (sim-to-real gap);
+    /// absent: skipped.
     pub live: Option<LiveSpec>,
 }
 
@@ -42,6 +48,8 @@ impl Default for RlSpec {
             calibrate: Calibration::default(),
             cluster: SimSpec::default(),
             env: EnvConfig::default(),
+            open_loop: OpenLoopConfig::default(),
+            workloads: vec![WorkloadSpec::Bursts(BurstsSpec::default())],
             ppo: PpoConfig {
                 n_steps: 100,
                 batch_size: 50,
@@ -49,17 +57,31 @@ impl Default for RlSpec {
             },
             agents: vec![AgentSpec::default()],
             episodes: 100,
-            seeds: vec![1, 2, 3, 4, 5],
-            eval_episodes: 20,
-            hpa_target_utilization: 0.6,
-            threshold_up: 1.5,
-            threshold_down: 1.2,
+            open_loop_episodes: 200,
+            seeds: (1..=10).collect(),
+            tuning: Tuning::default(),
             live: None,
         }
     }
 }
 
-/// One PPO agent: what it observes, what its actions mean, how long it trains. The
+impl RlSpec {
+    /// The agents that train on `workload`, with their training episodes there.
+    pub fn agents_for(&self, workload: &WorkloadSpec) -> Vec<(AgentSpec, usize)> {
+        let name = workload.name();
+        let default = match workload {
+            WorkloadSpec::Bursts(_) => self.episodes,
+            _ => self.open_loop_episodes,
+        };
+        self.agents
+            .iter()
+            .filter(|a| a.workloads.as_ref().is_none_or(|w| w.contains(&name)))
+            .map(|a| (a.clone(), a.episodes.unwrap_or(default)))
+            .collect()
+    }
+}
+
+/// One PPO agent: what it observes, what its actions mean, how long it trains, where. The
 /// environment's dynamics are the same for every agent and baseline.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -69,12 +91,15 @@ pub struct AgentSpec {
     /// `step` (the paper's scale down / stay / up) or `target` (one action per replica count).
     #[serde(default)]
     pub actions: ActionSpace,
-    /// `paper` (probe latency, replicas) or `rich` (also the stress-cycle phase and utilisation).
+    /// `paper` (latency, replicas) or `rich` (also what the environment tells about load).
     #[serde(default)]
     pub observation: ObservationKind,
-    /// Training episodes per seed; absent: `rl.episodes`.
+    /// Training episodes per seed; absent: `rl.episodes` (bursts) or `rl.open_loop_episodes`.
     #[serde(default)]
     pub episodes: Option<usize>,
+    /// Names of the workloads it trains on; absent: all.
+    #[serde(default)]
+    pub workloads: Option<Vec<String>>,
 }
 
 impl Default for AgentSpec {
@@ -84,6 +109,7 @@ impl Default for AgentSpec {
             actions: ActionSpace::Step,
             observation: ObservationKind::Paper,
             episodes: None,
+            workloads: None,
         }
     }
 }

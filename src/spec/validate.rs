@@ -4,6 +4,7 @@ use std::fmt::Display;
 use std::path::Path;
 
 use super::{Spec, SpecError};
+use crate::workload::WorkloadSpec;
 
 /// Widths the quantizer and the FHE circuits support.
 pub const BIT_WIDTHS: std::ops::RangeInclusive<u32> = 2..=8;
@@ -223,7 +224,16 @@ fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
             "see EnvConfig in src/rl/env.rs for each field",
         )
     })?;
+    rl.open_loop.check().map_err(|e| {
+        Invalid::new(
+            "rl.open_loop",
+            e.to_string(),
+            "see OpenLoopConfig in src/autoscale/open_loop.rs for each field",
+        )
+    })?;
+    validate_workloads(rl)?;
     in_range("rl.episodes", rl.episodes, 1..=100_000)?;
+    in_range("rl.open_loop_episodes", rl.open_loop_episodes, 1..=100_000)?;
     if rl.agents.is_empty() {
         return Err(Invalid::new(
             "rl.agents",
@@ -235,7 +245,7 @@ fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
         validate_agent(i, agent, rl)?;
     }
     validate_list("rl.seeds", &rl.seeds)?;
-    in_range("rl.eval_episodes", rl.eval_episodes, 1..=10_000)?;
+    validate_tuning(&rl.tuning, rl.seeds.len())?;
     in_range(
         "rl.cluster.slots_per_replica",
         rl.cluster.slots_per_replica,
@@ -250,17 +260,6 @@ fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
         rl.cluster.background_rps,
         0.0..=1e6,
     )?;
-    in_range(
-        "rl.hpa_target_utilization",
-        rl.hpa_target_utilization,
-        0.01..=1.0,
-    )?;
-    in_range(
-        "rl.threshold_up",
-        rl.threshold_up,
-        rl.threshold_down..=100.0,
-    )?;
-    in_range("rl.threshold_down", rl.threshold_down, 0.0..=100.0)?;
     let ppo = &rl.ppo;
     in_range("rl.ppo.n_steps", ppo.n_steps, 2..=1_000_000)?;
     in_range("rl.ppo.batch_size", ppo.batch_size, 2..=ppo.n_steps)?;
@@ -270,7 +269,150 @@ fn validate_rl(rl: &super::RlSpec) -> Result<(), Invalid> {
         in_range("rl.live.episodes", live.episodes, 1..=1000)?;
         in_range("rl.live.steps", live.steps, 1..=10_000)?;
         in_range("rl.live.host_slots", live.host_slots, 1..=1024)?;
+        if !rl
+            .workloads
+            .iter()
+            .any(|w| matches!(w, WorkloadSpec::Bursts(_)))
+        {
+            return Err(Invalid::new(
+                "rl.live",
+                "the live run replays the `bursts` workload's policy, and rl.workloads has none",
+                "add `- { kind: bursts }` to rl.workloads, or remove rl.live",
+            ));
+        }
     }
+    Ok(())
+}
+
+fn validate_workloads(rl: &super::RlSpec) -> Result<(), Invalid> {
+    not_empty(
+        "rl.workloads",
+        &rl.workloads,
+        "add `- { kind: bursts }` (the paper's MDP)",
+    )?;
+    for (i, workload) in rl.workloads.iter().enumerate() {
+        let field = format!("rl.workloads[{i}]");
+        let name = workload.name();
+        if rl.workloads[..i].iter().any(|w| w.name() == name) {
+            return Err(Invalid::new(
+                &field,
+                format!("{name:?} names two workloads"),
+                "give one of them its own `name`",
+            ));
+        }
+        validate_name(&name).map_err(|_| {
+            Invalid::new(
+                &format!("{field}.name"),
+                format!("{name:?} is not a usable name"),
+                "use lowercase letters, digits, `-` and `_`",
+            )
+        })?;
+        match workload {
+            WorkloadSpec::Bursts(b) => {
+                in_range(
+                    &format!("{field}.validation_episodes"),
+                    b.validation_episodes,
+                    1..=10_000,
+                )?;
+                in_range(
+                    &format!("{field}.test_episodes"),
+                    b.test_episodes,
+                    1..=10_000,
+                )?;
+            }
+            WorkloadSpec::Trace(t) => {
+                for (part, path) in [("train", &t.train), ("test", &t.test)] {
+                    if !path.is_file() {
+                        return Err(Invalid::new(
+                            &format!("{field}.{part}"),
+                            format!("no trace file at {}", path.display()),
+                            "point it at a `minute,requests` CSV such as \
+                             ../shared/traces/nasa_http_jul95.csv (relative paths are relative to the spec file)",
+                        ));
+                    }
+                }
+                in_range(
+                    &format!("{field}.validation_days"),
+                    t.validation_days,
+                    1..=1000,
+                )?;
+                if let Some(days) = t.test_days {
+                    in_range(&format!("{field}.test_days"), days, 1..=1000)?;
+                }
+                in_range(
+                    &format!("{field}.peak_replicas"),
+                    t.peak_replicas,
+                    0.01..=1e4,
+                )?;
+                in_range(&format!("{field}.compress"), t.compress, 1.0..=1e4)?;
+                in_range(
+                    &format!("{field}.peak_quantile"),
+                    t.peak_quantile,
+                    0.01..=1.0,
+                )?;
+            }
+            WorkloadSpec::Diurnal(s)
+            | WorkloadSpec::Ramp(s)
+            | WorkloadSpec::FlashCrowd(s)
+            | WorkloadSpec::OnOff(s) => {
+                in_range(
+                    &format!("{field}.peak_replicas"),
+                    s.peak_replicas,
+                    0.01..=1e4,
+                )?;
+                in_range(&format!("{field}.compress"), s.compress, 1.0..=1e4)?;
+                in_range(&format!("{field}.noise"), s.noise, 0.0..=2.0)?;
+                in_range(
+                    &format!("{field}.validation_episodes"),
+                    s.validation_episodes,
+                    1..=10_000,
+                )?;
+                in_range(
+                    &format!("{field}.test_episodes"),
+                    s.test_episodes,
+                    1..=10_000,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_tuning(t: &crate::autoscale::arenas::Tuning, seeds: usize) -> Result<(), Invalid> {
+    validate_list("rl.tuning.hpa_targets", &t.hpa_targets)?;
+    for (i, &target) in t.hpa_targets.iter().enumerate() {
+        in_range(&format!("rl.tuning.hpa_targets[{i}]"), target, 0.01..=1.0)?;
+    }
+    validate_list("rl.tuning.windows_s", &t.windows_s)?;
+    validate_list("rl.tuning.queue_targets", &t.queue_targets)?;
+    for (i, &target) in t.queue_targets.iter().enumerate() {
+        in_range(
+            &format!("rl.tuning.queue_targets[{i}]"),
+            target,
+            0.01..=1000.0,
+        )?;
+    }
+    not_empty("rl.tuning.thresholds", &t.thresholds, "add `[1.0, 0.5]`")?;
+    for (i, &[up, down]) in t.thresholds.iter().enumerate() {
+        in_range(&format!("rl.tuning.thresholds[{i}][1]"), down, 0.0..=up)?;
+    }
+    validate_list("rl.tuning.alphas", &t.alphas)?;
+    for (i, &alpha) in t.alphas.iter().enumerate() {
+        in_range(&format!("rl.tuning.alphas[{i}]"), alpha, 0.0..=1.0)?;
+    }
+    in_range("rl.tuning.beta", t.beta, 0.0..=1.0)?;
+    validate_list("rl.tuning.seasonal", &t.seasonal)?;
+    validate_list("rl.tuning.headroom", &t.headroom)?;
+    validate_list("rl.tuning.horizons", &t.horizons)?;
+    for (i, &h) in t.horizons.iter().enumerate() {
+        in_range(&format!("rl.tuning.horizons[{i}]"), h, 1..=64)?;
+    }
+    validate_list("rl.tuning.ppo_learning_rates", &t.ppo_learning_rates)?;
+    validate_list("rl.tuning.ppo_entropy", &t.ppo_entropy)?;
+    in_range("rl.tuning.ppo_seeds", t.ppo_seeds, 1..=seeds.max(1))?;
+    in_range("rl.tuning.model_samples", t.model_samples, 100..=1_000_000)?;
+    in_range("rl.tuning.oracle_beam", t.oracle_beam, 1..=64)?;
+    in_range("rl.tuning.oracle_passes", t.oracle_passes, 0..=100)?;
     Ok(())
 }
 
@@ -298,14 +440,36 @@ fn validate_agent(i: usize, agent: &super::AgentSpec, rl: &super::RlSpec) -> Res
     if let Some(episodes) = agent.episodes {
         in_range(&format!("{field}.episodes"), episodes, 1..=100_000)?;
     }
-    let counts = rl.env.max_replicas - rl.env.min_replicas + 1;
-    let most = crate::rl::ppo::net::MAX_ACTIONS;
-    if agent.actions == crate::rl::ActionSpace::Target && counts > most {
+    if let Some((j, unknown)) = agent
+        .workloads
+        .iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, w)| !rl.workloads.iter().any(|workload| &&workload.name() == w))
+    {
         return Err(Invalid::new(
-            &format!("{field}.actions"),
-            format!("target actions need one per replica count: {counts}, at most {most}"),
-            "use `step` actions, or fewer counts between rl.env.min_replicas and max_replicas",
+            &format!("{field}.workloads[{j}]"),
+            format!("no workload is named {unknown:?}"),
+            "use the names of rl.workloads (a workload's `name`, else its kind)",
         ));
+    }
+    let most = crate::rl::ppo::net::MAX_ACTIONS;
+    for (what, min, max) in [
+        ("rl.env", rl.env.min_replicas, rl.env.max_replicas),
+        (
+            "rl.open_loop",
+            rl.open_loop.min_replicas,
+            rl.open_loop.max_replicas,
+        ),
+    ] {
+        let counts = max - min + 1;
+        if agent.actions == crate::autoscale::agent::ActionSpace::Target && counts > most {
+            return Err(Invalid::new(
+                &format!("{field}.actions"),
+                format!("target actions need one per replica count: {counts} in {what}, at most {most}"),
+                &format!("use `step` actions, or fewer counts between {what}.min_replicas and max_replicas"),
+            ));
+        }
     }
     Ok(())
 }
@@ -350,6 +514,13 @@ fn in_range_exclusive(field: &str, value: f64, low: f64, high: f64) -> Result<()
         format!("{value} is out of range"),
         format!("use a value strictly between {low} and {high}, e.g. 0.2"),
     ))
+}
+
+fn not_empty<T>(field: &str, values: &[T], hint: &str) -> Result<(), Invalid> {
+    if values.is_empty() {
+        return Err(Invalid::new(field, "the list is empty", hint));
+    }
+    Ok(())
 }
 
 /// A sweep list must be non-empty and free of repeats.

@@ -1,4 +1,7 @@
-//! Small descriptive statistics over repeated runs (seeds).
+//! Statistics over repeated runs: descriptive summaries, percentiles, bootstrap intervals, and
+//! ([`compare`]) the interquartile mean and probability of improvement between controllers.
+
+pub mod compare;
 
 /// Mean, sample standard deviation and range of a set of measurements.
 #[derive(Debug, Clone, Copy, PartialEq)]

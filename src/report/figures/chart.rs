@@ -301,6 +301,19 @@ pub fn save_panels(path: &Path, charts: &[LineChart]) -> anyhow::Result<()> {
     area.present().map_err(drawing(path))
 }
 
+/// Draws `charts` one above the other into one PNG file (a shared time axis, say).
+pub fn save_stacked(path: &Path, charts: &[LineChart]) -> anyhow::Result<()> {
+    let height = 340 * charts.len().max(1) as u32;
+    let area = BitMapBackend::new(path, (SIZE.0, height)).into_drawing_area();
+    area.fill(&WHITE).map_err(drawing(path))?;
+    for (panel, chart) in area.split_evenly((charts.len(), 1)).iter().zip(charts) {
+        chart
+            .draw_on(panel)
+            .with_context(|| format!("drawing {}", path.display()))?;
+    }
+    area.present().map_err(drawing(path))
+}
+
 /// One horizontal bar with an interval (e.g. a 95% confidence interval).
 #[derive(Debug, Clone)]
 pub struct Bar {

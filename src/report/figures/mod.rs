@@ -1,7 +1,8 @@
 //! Figures from the CSVs: one PNG per figure, one shared style, drawn with plotters.
 //!
-//! - [`rl`]: the paper's figures 3 to 6 (training of the PPO agents), PPO against the baselines,
-//!   replica histograms, live against simulated episodes.
+//! - [`rl`]: the paper's figures 3 to 6 (training of the PPO agents on its bursts), the
+//!   autoscaling study (normalised scores per workload, a test day of the trace, cost against
+//!   SLO violations, replica histograms), live against simulated episodes.
 //! - [`fhe`]: latency, bytes and hit@1 against bit width per pipeline.
 //! - [`scaling`]: throughput against replicas.
 //!
@@ -13,6 +14,7 @@ mod rl;
 mod scaling;
 
 pub use chart::{Bar, BarChart, LineChart, Series};
+pub use rl::workload_of_kind;
 
 use std::path::{Path, PathBuf};
 

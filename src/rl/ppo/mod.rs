@@ -17,8 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use self::net::{Networks, MASKED, MAX_ACTIONS, MAX_OBSERVATION};
 use self::rollout::{advantages, normalize, Rollout};
-use super::env::Action;
-use super::policy::{Policy, View};
 use super::Environment;
 
 /// PPO's hyperparameters; the defaults are stable-baselines3's.
@@ -41,6 +39,9 @@ pub struct PpoConfig {
     pub adam_eps: f64,
     /// Rewards are multiplied by this for learning (not for reporting).
     pub reward_scale: f32,
+    /// Rewards are divided by the running standard deviation of the discounted return and
+    /// clipped to +-10 (stable-baselines3's `VecNormalize`), after `reward_scale`.
+    pub normalize_reward: bool,
 }
 
 impl Default for PpoConfig {
@@ -59,6 +60,7 @@ impl Default for PpoConfig {
             anneal_lr: true,
             adam_eps: 1e-5,
             reward_scale: 1.0,
+            normalize_reward: false,
         }
     }
 }
@@ -90,6 +92,38 @@ pub struct Ppo {
     optimizer: Adam<Networks, f32, Cpu>,
     actions: usize,
     rng: ChaCha8Rng,
+    returns: RunningReturn,
+}
+
+/// The running variance of the discounted return, for reward normalisation.
+#[derive(Debug, Clone, Default)]
+struct RunningReturn {
+    discounted: f64,
+    count: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl RunningReturn {
+    /// Folds `reward` into the discounted return; returns it divided by the return's standard
+    /// deviation, clipped to +-10.
+    fn normalize(&mut self, reward: f32, gamma: f32, ended: bool) -> f32 {
+        self.discounted = self.discounted * f64::from(gamma) + f64::from(reward);
+        // Welford's update.
+        self.count += 1.0;
+        let delta = self.discounted - self.mean;
+        self.mean += delta / self.count;
+        self.m2 += delta * (self.discounted - self.mean);
+        if ended {
+            self.discounted = 0.0;
+        }
+        let var = if self.count > 1.0 {
+            self.m2 / self.count
+        } else {
+            1.0
+        };
+        ((f64::from(reward) / (var + 1e-8).sqrt()).clamp(-10.0, 10.0)) as f32
+    }
 }
 
 impl Ppo {
@@ -113,6 +147,7 @@ impl Ppo {
             optimizer,
             actions,
             rng,
+            returns: RunningReturn::default(),
         }
     }
 
@@ -195,11 +230,14 @@ impl Ppo {
         let (action, log_prob) = self.sample(&observation);
         let value = net::value(&self.nets, &self.dev, &observation);
         let step = env.step(action)?;
+        let ended = step.terminated || step.truncated;
         let mut reward = step.reward as f32 * self.config.reward_scale;
+        if self.config.normalize_reward {
+            reward = self.returns.normalize(reward, self.config.gamma, ended);
+        }
         if step.truncated && !step.terminated {
             reward += self.config.gamma * net::value(&self.nets, &self.dev, &step.observation);
         }
-        let ended = step.terminated || step.truncated;
         rollout.observations.extend(net::pad(&observation));
         rollout
             .masks
@@ -294,6 +332,16 @@ impl Ppo {
         net::save(&self.nets, path)
     }
 
+    /// The trained policy without the optimiser (which cannot cross threads).
+    pub fn into_actor(self) -> Actor {
+        Actor {
+            config: self.config,
+            dev: self.dev,
+            nets: self.nets,
+            actions: self.actions,
+        }
+    }
+
     pub fn load(&mut self, path: &Path) -> anyhow::Result<()> {
         net::load(&mut self.nets, path)
     }
@@ -331,20 +379,24 @@ impl Minibatch {
     }
 }
 
-/// A trained actor as a scaling policy (greedy), with the environment constants it was trained
-/// with (they say what its actions mean).
-pub struct PpoPolicy {
-    pub name: String,
-    pub env: super::EnvConfig,
-    pub agent: Ppo,
+/// A trained policy: acts greedily and saves its weights.
+pub struct Actor {
+    pub config: PpoConfig,
+    dev: Cpu,
+    nets: Networks,
+    actions: usize,
 }
 
-impl Policy for PpoPolicy {
-    fn name(&self) -> String {
-        self.name.clone()
+impl Actor {
+    /// The most probable action.
+    pub fn greedy(&self, observation: &[f32]) -> usize {
+        let logits = net::logits(&self.nets, &self.dev, observation, self.actions);
+        (0..self.actions)
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap_or(0)
     }
 
-    fn act(&mut self, view: &View) -> Action {
-        self.env.action(self.agent.greedy(view.observation))
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        net::save(&self.nets, path)
     }
 }

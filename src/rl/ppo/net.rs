@@ -16,7 +16,7 @@ use crate::sim::standard_normal;
 
 /// Observations are zero-padded to this length (zero inputs leave the first layer's extra
 /// weights untouched).
-pub const MAX_OBSERVATION: usize = 4;
+pub const MAX_OBSERVATION: usize = 8;
 /// Logits of actions past an environment's count are masked out (3 for the paper's actions, one
 /// per replica count for target actions).
 pub const MAX_ACTIONS: usize = 16;
@@ -218,7 +218,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let nets = build(&dev, &mut rng);
         let mut grads = nets.alloc_grads();
-        let x = dev.tensor([[1.0f32, -2.0, 0.5, 3.0]; 8]);
+        let x = dev.tensor([[1.0f32, -2.0, 0.5, 3.0, 0.0, 1.0, -1.0, 0.2]; 8]);
         let loss = nets.1.forward(x.traced(grads)).square().mean() * 1e4;
         grads = loss.backward();
         let before = clip_grad_norm(&nets, &mut grads, 0.5);
