@@ -321,7 +321,9 @@ fn check_figures_and_report(root: &std::path::Path) {
         "fig4_reward_per_episode",
         "fig5_latency_per_episode",
         "fig6_replicas_per_episode",
-        "ppo_vs_baselines",
+        "autoscale_scores",
+        "autoscale_trace_day",
+        "autoscale_pareto",
         "replica_histograms",
         "live_vs_sim",
         "fhe_latency_vs_bits",
@@ -344,7 +346,10 @@ fn check_figures_and_report(root: &std::path::Path) {
         "## What was run",
         "3.2x faster",
         "near-linear",
-        "| ppo |",
+        "not testable here",
+        "### Autoscaling on `trace`",
+        "| ppo-rich | ppo |",
+        "PPO's actions on the test episodes",
         "reproduce --quick",
     ] {
         assert!(report.contains(expected), "the report lacks `{expected}`");
@@ -353,18 +358,98 @@ fn check_figures_and_report(root: &std::path::Path) {
     assert_eq!(runs.lines().count(), 2, "{runs}");
 }
 
-/// Stages `rl` and `rl-live` of the quick run: 2 seeds x 10 training episodes; 2 PPO policies,
-/// 10 static, 10 stepped, HPA, threshold and oracle on 3 episodes each; one live episode.
+/// Stages `rl` and `rl-live` of the quick run: six workloads; 2 agents x 2 seeds, tuned over 2
+/// entropy coefficients on 1 seed; every static count, the chosen rules and the oracle on the
+/// test episodes (3 of bursts, 2 of the others); one live episode.
 fn check_rl_outputs(out: &std::path::Path) {
-    let lines = |name: &str| {
-        let text = std::fs::read_to_string(out.join(name)).unwrap();
-        text.lines().count()
+    let read = |name: &str| -> Vec<std::collections::HashMap<String, String>> {
+        let mut reader = csv::Reader::from_path(out.join(name)).unwrap();
+        let header = reader.headers().unwrap().clone();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                header
+                    .iter()
+                    .map(String::from)
+                    .zip(r.iter().map(String::from))
+                    .collect()
+            })
+            .collect()
     };
-    assert_eq!(lines("rl_train.csv"), 1 + 2 * 10);
-    assert_eq!(lines("rl_eval.csv"), 1 + (2 + 10 + 10 + 3) * 3);
-    assert_eq!(lines("rl_summary.csv"), 1 + 1 + 10 + 10 + 3);
+    let workloads = read("rl_workloads.csv");
+    let kinds: Vec<&str> = workloads.iter().map(|w| w["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "bursts",
+            "trace",
+            "diurnal",
+            "ramp",
+            "flash-crowd",
+            "on-off"
+        ]
+    );
+    for w in &workloads {
+        assert_eq!(w["oracle_beaten"], "0", "{w:?}");
+    }
+    // Bursts: 10 training episodes, a row each; the others 4 days, one row of up to 10;
+    // 2 agents x 2 seeds each.
+    assert_eq!(read("rl_train.csv").len(), 2 * 2 * (10 + 5));
+    // Statics 1..=10 and 3 rules on bursts, 1..=12 and 5 rules on the others, 2 x 2 PPO runs, oracle.
+    assert_eq!(
+        read("rl_eval.csv").len(),
+        (10 + 3 + 4 + 1) * 3 + (12 + 5 + 4 + 1) * 2 * 5
+    );
+    let summary = read("rl_summary.csv");
+    assert_eq!(summary.len(), (10 + 3 + 2 + 1) + (12 + 5 + 2 + 1) * 5);
+    for w in &workloads {
+        let rows: Vec<_> = summary
+            .iter()
+            .filter(|r| r["workload"] == w["workload"])
+            .collect();
+        let chosen: Vec<_> = rows
+            .iter()
+            .filter(|r| r["kind"] == "static" && r["chosen"] == "true")
+            .collect();
+        assert_eq!(chosen.len(), 1, "{}", w["workload"]);
+        assert_eq!(chosen[0]["controller"], w["best_static"]);
+        let oracle = rows.iter().find(|r| r["controller"] == "oracle").unwrap();
+        let oracle_cost: f64 = oracle["mean_cost"].parse().unwrap();
+        for r in &rows {
+            assert!(
+                r["mean_cost"].parse::<f64>().unwrap() >= oracle_cost - 1e-9,
+                "{r:?}"
+            );
+        }
+    }
+    // The static count compared with is the one cheapest on validation, not on test.
+    let tuning = read("rl_tuning.csv");
+    for w in &workloads {
+        let statics: Vec<_> = tuning
+            .iter()
+            .filter(|t| t["workload"] == w["workload"] && t["family"] == "static")
+            .collect();
+        let cheapest = statics
+            .iter()
+            .min_by(|a, b| {
+                let cost = |t: &&&std::collections::HashMap<String, String>| {
+                    t["validation_cost"].parse::<f64>().unwrap()
+                };
+                cost(a).total_cmp(&cost(b))
+            })
+            .unwrap();
+        assert_eq!(cheapest["chosen"], "true");
+        assert_eq!(
+            format!("static-{}", &cheapest["config"]["replicas=".len()..]),
+            w["best_static"]
+        );
+    }
+    assert_eq!(read("rl_diagnostics.csv").len(), 6 * 2 * 2);
     for seed in [1, 2] {
-        assert!(out.join(format!("rl/ppo-seed{seed}.safetensors")).exists());
+        assert!(out
+            .join(format!("rl/bursts-ppo-seed{seed}.safetensors"))
+            .exists());
     }
     let mut live = csv::Reader::from_path(out.join("rl_live.csv")).unwrap();
     let header = live.headers().unwrap().clone();

@@ -87,42 +87,49 @@ impl TuningRow {
     }
 }
 
-/// `rl_train.csv`: one training episode of a PPO agent (the paper's figures 3 to 6).
+/// `rl_train.csv`: training episodes of a PPO agent, one per row on `bursts` (the paper's
+/// figures 3 to 6), averaged in blocks on the longer open-loop trainings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainRow {
     pub experiment: String,
     pub workload: String,
     pub policy: String,
     pub seed: u64,
+    /// The first episode of the block (0-based) and how many the row averages.
     pub episode: usize,
+    pub episodes: usize,
     /// Minus the episode's cost: the paper's return on `bursts`.
     #[serde(rename = "return")]
     pub episode_return: f64,
     pub mean_latency_s: f64,
     pub mean_replicas: f64,
-    pub violations: usize,
+    pub violations: f64,
     pub git_rev: String,
 }
 
 impl TrainRow {
+    /// The mean of `block`, training episodes `episode..` of one (workload, agent, seed).
     pub fn new(
         stamp: &Stamp,
-        workload: &str,
-        policy: &str,
-        seed: u64,
+        who: (&str, &str, u64),
         episode: usize,
-        m: &EpisodeMetrics,
+        block: &[&EpisodeMetrics],
     ) -> Self {
+        let (workload, policy, seed) = who;
+        let mean = |f: fn(&EpisodeMetrics) -> f64| {
+            block.iter().map(|m| f(m)).sum::<f64>() / block.len().max(1) as f64
+        };
         Self {
             experiment: stamp.experiment.into(),
             workload: workload.into(),
             policy: policy.into(),
             seed,
             episode,
-            episode_return: -m.cost,
-            mean_latency_s: m.mean_latency_s,
-            mean_replicas: m.mean_replicas,
-            violations: m.violations,
+            episodes: block.len(),
+            episode_return: -mean(|m| m.cost),
+            mean_latency_s: mean(|m| m.mean_latency_s),
+            mean_replicas: mean(|m| m.mean_replicas),
+            violations: mean(|m| m.violations as f64),
             git_rev: stamp.git_rev.into(),
         }
     }

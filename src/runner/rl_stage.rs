@@ -150,11 +150,7 @@ fn write(
     for t in &outcome.tuned {
         sinks[1].push(&TuningRow::new(stamp, w, t))?;
     }
-    for t in &outcome.trained {
-        sinks[2].push(&TrainRow::new(
-            stamp, w, &t.agent, t.seed, t.episode, &t.metrics,
-        ))?;
-    }
+    write_training(stamp, outcome, kind, &mut sinks[2])?;
     for tested in &outcome.tested {
         for (seed, runs) in &tested.runs {
             for (episode, m) in runs.iter().enumerate() {
@@ -236,6 +232,26 @@ fn write(
     Ok((title, table))
 }
 
+/// Training episodes: each on the paper's bursts, in blocks of 10 on the open-loop workloads
+/// (thousands of day-long episodes).
+fn write_training(
+    stamp: &Stamp,
+    outcome: &Outcome,
+    kind: &str,
+    sink: &mut CsvSink,
+) -> anyhow::Result<()> {
+    let block = if kind == "bursts" { 1 } else { 10 };
+    let runs = crate::report::group_in_order(&outcome.trained, |t| (t.agent.clone(), t.seed));
+    for ((agent, seed), episodes) in runs {
+        for (i, chunk) in episodes.chunks(block).enumerate() {
+            let metrics: Vec<_> = chunk.iter().map(|t| &t.metrics).collect();
+            let who = (outcome.workload.as_str(), agent.as_str(), seed);
+            sink.push(&TrainRow::new(stamp, who, i * block, &metrics))?;
+        }
+    }
+    Ok(())
+}
+
 /// The first test episode step by step (the first seed for PPO).
 fn write_steps(
     stamp: &Stamp,
@@ -246,6 +262,9 @@ fn write_steps(
     let Some(first) = tested.runs.first().and_then(|(_, runs)| runs.first()) else {
         return Ok(());
     };
+    if tested.kind == "static" && !tested.chosen {
+        return Ok(());
+    }
     let label = outcome.test_labels.first().map_or("", String::as_str);
     for (step, trace) in first.steps.iter().enumerate() {
         sink.push(&StepRow::new(
