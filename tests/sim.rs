@@ -200,7 +200,7 @@ fn waiting_past_the_server_timeout_drops_a_request_unserved() {
     cluster.offer(&stream(&[0.0, 0.0, 12.0]), 30.0);
     let log = cluster.take_log();
     assert_eq!(
-        (log.timed_out, log.latencies()),
+        (log.timed_out.clone(), log.latencies()),
         (vec![0.0], vec![10.0, 10.0])
     );
     assert_eq!(cluster.totals().busy_seconds, 20.0);

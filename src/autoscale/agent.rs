@@ -186,7 +186,7 @@ impl Collapse {
 
     pub fn of(counts: &[usize]) -> Self {
         let total = counts.iter().sum::<usize>().max(1) as f64;
-        let entropy_bits = counts
+        let entropy_bits: f64 = counts
             .iter()
             .filter(|&&c| c > 0)
             .map(|&c| {
@@ -200,7 +200,8 @@ impl Collapse {
             .max_by_key(|&(_, c)| *c)
             .unwrap_or((0, &0));
         Self {
-            entropy_bits,
+            // + 0.0 turns the -0.0 of a single action into 0.
+            entropy_bits: entropy_bits + 0.0,
             modal_action,
             modal_share: modal as f64 / total,
             distinct_actions: counts.iter().filter(|&&c| c > 0).count(),

@@ -37,7 +37,8 @@ pub struct Tuning {
     pub beta: f64,
     /// Forecasters: with the daily profile learned from training episodes, or without.
     pub seasonal: Vec<bool>,
-    /// Forecast sizer: multiplier on the forecast rate.
+    /// Forecast sizer and MPC: multiplier on the forecast rate (a margin for what the forecast
+    /// cannot see coming).
     pub headroom: Vec<f64>,
     /// MPC: steps planned ahead.
     pub horizons: Vec<usize>,
@@ -64,7 +65,7 @@ impl Default for Tuning {
             alphas: vec![0.3, 0.7],
             beta: 0.1,
             seasonal: vec![true, false],
-            headroom: vec![1.0, 1.25],
+            headroom: vec![1.0, 1.5, 2.0],
             horizons: vec![4, 8],
             ppo_learning_rates: vec![3e-4, 1e-3],
             ppo_entropy: vec![0.0, 0.01],
@@ -186,7 +187,7 @@ impl OpenLoopArena {
             env.config(),
             env.cluster_config(),
             tuning.model_samples,
-            crate::workload::mix(seed, 0x4d4f_4445_4c),
+            crate::workload::mix(seed, 0x004d_4f44_454c),
         ));
         Self {
             env,
@@ -245,11 +246,13 @@ impl OpenLoopArena {
         let mut candidates = Vec::new();
         for (label, forecaster) in self.forecasters() {
             for &horizon in &self.tuning.horizons {
-                let (f, model) = (forecaster.clone(), Arc::clone(&self.model));
-                candidates.push(candidate(
-                    format!("{label} horizon={horizon}"),
-                    make(move || Mpc::new(f.clone(), Arc::clone(&model), horizon, 1.0)),
-                ));
+                for &headroom in &self.tuning.headroom {
+                    let (f, model) = (forecaster.clone(), Arc::clone(&self.model));
+                    candidates.push(candidate(
+                        format!("{label} horizon={horizon} headroom={headroom}"),
+                        make(move || Mpc::new(f.clone(), Arc::clone(&model), horizon, headroom)),
+                    ));
+                }
             }
         }
         Family {

@@ -14,6 +14,8 @@ pub trait ScalingEnv {
     fn step(&mut self, replicas: usize) -> anyhow::Result<StepRecord>;
     /// Whether the episode has ended.
     fn done(&self) -> bool;
+    /// Steps in the episode begun by the last `reset`.
+    fn episode_steps(&self) -> usize;
     /// What tells states apart for the oracle's search (e.g. replicas asked for and ready).
     fn state_key(&self) -> (usize, usize);
 }
@@ -28,7 +30,10 @@ pub struct StepRecord {
     /// Requests resolved in the step (answered, refused or timed out).
     pub requests: usize,
     pub violations: usize,
+    /// Refused at arrival (no replica ready, or the admission limit).
     pub rejected: usize,
+    /// Dropped unserved at the replicas' timeout.
+    pub timed_out: usize,
     /// Latencies of the step's requests, failures counted as the failed latency.
     pub latencies: Vec<f64>,
     /// Replica-seconds billed in the step (starting, ready and draining pods).
@@ -54,19 +59,31 @@ pub struct EpisodeMetrics {
     pub heals: usize,
     /// Replicas asked for in each step.
     pub replicas: Vec<usize>,
-    /// What each step showed: time, arrival rate, replicas, ready, latency, violations, cost.
+    /// What each step showed.
     pub steps: Vec<StepTrace>,
 }
 
-/// One step of an episode, as the time-series figure draws it.
+/// One step of an episode: what the simulator saw and what it cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepTrace {
+    /// The step's end, in seconds since the episode started.
     pub time_s: f64,
+    pub arrivals: usize,
     pub arrival_rate: f64,
+    /// Requests resolved (answered, refused or dropped), refused, dropped at the timeout.
+    pub completions: usize,
+    pub rejected: usize,
+    pub timed_out: usize,
+    /// Waiting or evaluating at the step's end.
+    pub queue: usize,
     pub replicas: usize,
     pub ready: usize,
-    pub latency_s: f64,
+    /// Median and 95th percentile of the step's latencies (failures counted as the failed
+    /// latency; 0 without requests).
+    pub p50_latency_s: f64,
+    pub p95_latency_s: f64,
     pub violations: usize,
+    pub pod_seconds: f64,
     pub cost: f64,
 }
 
@@ -99,13 +116,24 @@ impl EpisodeMeter {
         m.heals += usize::from(step.healed);
         self.previous = s.replicas;
         m.replicas.push(s.replicas);
+        let quantile = |q| match step.latencies.is_empty() {
+            true => 0.0,
+            false => percentile(&step.latencies, q),
+        };
         m.steps.push(StepTrace {
             time_s: s.now_s,
+            arrivals: s.arrivals,
             arrival_rate: s.arrival_rate,
+            completions: step.requests,
+            rejected: step.rejected,
+            timed_out: step.timed_out,
+            queue: s.queue,
             replicas: s.replicas,
             ready: s.ready,
-            latency_s: s.latency_s,
+            p50_latency_s: quantile(0.5),
+            p95_latency_s: quantile(0.95),
             violations: step.violations,
+            pod_seconds: step.pod_seconds,
             cost: step.cost,
         });
         self.latencies.extend(&step.latencies);

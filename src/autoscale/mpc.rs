@@ -196,7 +196,7 @@ impl Controller for BurstPlanner {
     }
 
     fn decide(&mut self, s: &Signals, limits: &Limits) -> usize {
-        let stress = (s.step + 1) % self.env.stress_every == 0;
+        let stress = (s.step + 1).is_multiple_of(self.env.stress_every);
         let burst = stress.then_some(self.expected_burst);
         (limits.min_replicas..=limits.max_replicas)
             .min_by(|&a, &b| {

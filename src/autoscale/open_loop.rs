@@ -298,6 +298,7 @@ impl ScalingEnv for OpenLoopEnv {
             requests: log.answered.len() + failed,
             violations,
             rejected: log.rejected,
+            timed_out: log.timed_out.len(),
             pod_seconds,
             ..StepRecord::default()
         };
@@ -314,6 +315,10 @@ impl ScalingEnv for OpenLoopEnv {
 
     fn done(&self) -> bool {
         self.step >= self.steps
+    }
+
+    fn episode_steps(&self) -> usize {
+        self.steps
     }
 
     /// Replicas asked for and replicas ready: a starting replica does not serve yet.

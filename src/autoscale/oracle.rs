@@ -265,6 +265,9 @@ mod tests {
         fn state_key(&self) -> (usize, usize) {
             (self.replicas, 0)
         }
+        fn episode_steps(&self) -> usize {
+            self.demand.len()
+        }
     }
 
     #[test]

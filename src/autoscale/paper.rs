@@ -102,6 +102,7 @@ impl<B: Backend> ScalingEnv for PaperEnv<B> {
             .filter(|(o, &l)| o.latency().is_none() || l > c.slo_s)
             .count();
         let rejected = outcomes.iter().filter(|o| **o == Outcome::Refused).count();
+        let timed_out = outcomes.iter().filter(|o| **o == Outcome::TimedOut).count();
         let mut signals = self.signals(outcomes.len());
         signals.violations = violations;
         signals.rejected = rejected;
@@ -111,6 +112,7 @@ impl<B: Backend> ScalingEnv for PaperEnv<B> {
             requests: outcomes.len(),
             violations,
             rejected,
+            timed_out,
             latencies,
             pod_seconds: self.env.backend().totals().pod_seconds - pods_before,
             healed: info.healed,
@@ -119,6 +121,10 @@ impl<B: Backend> ScalingEnv for PaperEnv<B> {
 
     fn done(&self) -> bool {
         self.env.done()
+    }
+
+    fn episode_steps(&self) -> usize {
+        self.env.config.steps
     }
 
     /// Replicas after the step (recovery scaling included); they start within a step.

@@ -14,7 +14,6 @@ use super::env::{run_episode, EpisodeMetrics, ScalingEnv};
 use super::oracle::{self, Search};
 use super::{feature_count, Controller, Schedule};
 use crate::rl::ppo::{Actor, Ppo, PpoConfig};
-use crate::rl::Environment;
 use crate::workload::Split;
 
 /// Makes a fresh controller of one configuration.
@@ -222,67 +221,84 @@ where
     <A::Env as ScalingEnv>::Episode: Send + Sync,
 {
     let families = arena.families();
-    let jobs: Vec<(usize, &Candidate)> = families
+    let jobs: Vec<(&Family, &Candidate)> = families
         .iter()
-        .enumerate()
-        .flat_map(|(f, family)| family.candidates.iter().map(move |c| (f, c)))
+        .flat_map(|family| family.candidates.iter().map(move |c| (family, c)))
         .collect();
     let costs: Vec<f64> = jobs
         .par_iter()
         .map(|(_, c)| evaluate(arena, &c.make, validation).map(|m| mean_cost(&m)))
         .collect::<anyhow::Result<_>>()?;
-    let mut tuned = Vec::new();
-    let mut to_test = Vec::new();
-    for (f, family) in families.iter().enumerate() {
-        let mine: Vec<(usize, f64)> = jobs
-            .iter()
-            .zip(&costs)
-            .enumerate()
-            .filter(|(_, ((g, _), _))| *g == f)
-            .map(|(i, (_, &c))| (i, c))
-            .collect();
-        let best = mine
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|&(i, _)| i)
-            .ok_or_else(|| anyhow::anyhow!("family {} has no configuration", family.name))?;
-        for &(i, cost) in &mine {
-            let candidate = jobs[i].1;
-            tuned.push(Tuned {
-                family: family.name.clone(),
-                config: candidate.config.clone(),
-                validation_cost: cost,
-                chosen: i == best,
-            });
-            if i == best || family.test_all {
-                to_test.push((family, candidate, i == best));
-            }
-        }
-    }
+    let tuned = choose(&jobs, &costs);
+    let to_test: Vec<(&Family, &Candidate, bool)> = jobs
+        .iter()
+        .zip(&tuned)
+        .filter(|((family, _), t)| t.chosen || family.test_all)
+        .map(|(&(family, candidate), t)| (family, candidate, t.chosen))
+        .collect();
     let tested = to_test
         .par_iter()
-        .map(|(family, candidate, chosen)| {
-            let runs = evaluate(arena, &candidate.make, test)?;
-            let name = if family.test_all {
-                (candidate.make)().name()
-            } else {
-                family.name.clone()
-            };
-            Ok(Tested {
-                controller: name,
-                config: candidate.config.clone(),
-                kind: match family.name.as_str() {
-                    "static" => "static",
-                    "forecast" | "mpc" => "model",
-                    _ => "rule",
-                },
-                chosen: *chosen,
-                runs: vec![(0, runs)],
-                collapse: Vec::new(),
-            })
-        })
+        .map(|&(family, candidate, chosen)| test_rule(arena, family, candidate, chosen, test))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((tuned, tested))
+}
+
+/// Each configuration's validation cost, the cheapest of each family marked chosen (the first
+/// on ties).
+fn choose(jobs: &[(&Family, &Candidate)], costs: &[f64]) -> Vec<Tuned> {
+    let mut tuned: Vec<Tuned> = jobs
+        .iter()
+        .zip(costs)
+        .map(|((family, candidate), &cost)| Tuned {
+            family: family.name.clone(),
+            config: candidate.config.clone(),
+            validation_cost: cost,
+            chosen: false,
+        })
+        .collect();
+    let mut families: Vec<String> = tuned.iter().map(|t| t.family.clone()).collect();
+    families.dedup();
+    for family in families {
+        let best = (0..tuned.len())
+            .filter(|&i| tuned[i].family == family)
+            .min_by(|&a, &b| {
+                tuned[a]
+                    .validation_cost
+                    .total_cmp(&tuned[b].validation_cost)
+            });
+        if let Some(best) = best {
+            tuned[best].chosen = true;
+        }
+    }
+    tuned
+}
+
+/// One rule or static configuration on the test episodes.
+fn test_rule<A: Arena>(
+    arena: &A,
+    family: &Family,
+    candidate: &Candidate,
+    chosen: bool,
+    test: &Episodes<A>,
+) -> anyhow::Result<Tested> {
+    let runs = evaluate(arena, &candidate.make, test)?;
+    let controller = if family.test_all {
+        (candidate.make)().name()
+    } else {
+        family.name.clone()
+    };
+    Ok(Tested {
+        controller,
+        config: candidate.config.clone(),
+        kind: match family.name.as_str() {
+            "static" => "static",
+            "forecast" | "mpc" => "model",
+            _ => "rule",
+        },
+        chosen,
+        runs: vec![(0, runs)],
+        collapse: Vec::new(),
+    })
 }
 
 /// A trained agent of one seed and grid point.
@@ -302,7 +318,8 @@ fn train_one<A: Arena>(
     let env = arena.env();
     let limits = env.limits().clone();
     let mut next = 0usize;
-    // PPO asks for a seed per episode; the episode is the next training one.
+    // PPO asks for a seed per episode; the episode is the next training one (each seed starts
+    // at its own place in the training days).
     let episodes = |_: u64| {
         next += 1;
         arena.episode(
@@ -319,14 +336,8 @@ fn train_one<A: Arena>(
     );
     let steps_per_episode = {
         let mut probe = arena.env();
-        let first = arena.episode(Split::Train, 0);
-        probe.reset(&first)?;
-        let mut steps = 0;
-        while !probe.done() {
-            probe.step(limits.min_replicas)?;
-            steps += 1;
-        }
-        steps
+        probe.reset(&arena.episode(Split::Train, 0))?;
+        probe.episode_steps()
     };
     let mut seeds = || 0u64;
     ppo.train(
@@ -335,10 +346,6 @@ fn train_one<A: Arena>(
         &mut seeds,
         &mut |_| {},
     )?;
-    debug_assert_eq!(
-        env.observation_len(),
-        feature_count(agent.observation, limits.open_loop)
-    );
     Ok(Agent {
         seed,
         ppo: ppo.into_actor(),

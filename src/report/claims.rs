@@ -19,6 +19,8 @@ pub enum Verdict {
     Holds,
     Partly,
     DoesNotHold,
+    /// Measured, but the interval allows either answer.
+    Inconclusive,
     /// This machine cannot test it (e.g. one 2-core host for a claim about many nodes).
     NotTestable,
     NotMeasured,
@@ -30,6 +32,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Holds => "holds",
             Verdict::Partly => "partly",
             Verdict::DoesNotHold => "does not hold",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::NotTestable => "not testable here",
             Verdict::NotMeasured => "not measured",
         })
@@ -328,12 +331,12 @@ fn interval(i: crate::stats::compare::Interval, digits: usize) -> String {
     )
 }
 
-/// The verdict of a paired cost difference: cheaper (holds), dearer (does not), or neither.
+/// The verdict of a paired cost difference: cheaper (holds), dearer (does not), or either.
 fn by_difference(minus: Option<crate::stats::compare::Interval>) -> Verdict {
     match minus {
         Some(d) if d.high < 0.0 => Verdict::Holds,
         Some(d) if d.low > 0.0 => Verdict::DoesNotHold,
-        Some(_) => Verdict::Partly,
+        Some(_) => Verdict::Inconclusive,
         None => Verdict::NotMeasured,
     }
 }

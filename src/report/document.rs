@@ -98,6 +98,17 @@ fn reproduce_runs(runs: &[ReproduceRow]) -> String {
     md + "\n"
 }
 
+/// Each table that exists under its `###` title, with its note.
+fn titled_tables<const N: usize>(tables: [(&str, &str, Option<Table>); N]) -> String {
+    let mut md = String::new();
+    for (title, note, table) in tables {
+        if let Some(table) = table {
+            let _ = write!(md, "### {title}\n\n{note}{}\n", table.markdown());
+        }
+    }
+    md
+}
+
 fn experiment(section: &Section, paper_dir: &Path) -> String {
     let r = section.results;
     let mut md = format!("## Experiment `{}`\n\n", r.name);
@@ -111,25 +122,18 @@ fn experiment(section: &Section, paper_dir: &Path) -> String {
             WORKLOADS_NOTE,
             workloads_table(r),
         ),
+    ];
+    let closing = [
+        ("Live replicas against the simulator", "", live_table(r)),
         (
             "Stage wall times (latest run of each stage)",
             "",
             stage_table(r),
         ),
     ];
-    for (title, note, table) in tables {
-        if let Some(table) = table {
-            let _ = write!(md, "### {title}\n\n{note}{}\n", table.markdown());
-        }
-    }
+    md += &titled_tables(tables);
     md += &super::autoscale::sections(r);
-    if let Some(table) = live_table(r) {
-        let _ = write!(
-            md,
-            "### Live replicas against the simulator\n\n{}\n",
-            table.markdown()
-        );
-    }
+    md += &titled_tables(closing);
     if !section.figures.is_empty() {
         md += "### Figures\n\n";
     }

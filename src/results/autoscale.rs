@@ -407,7 +407,8 @@ impl CollapseRow {
 }
 
 /// `rl_steps.csv`: one step of the first test episode of a controller (the first seed of PPO):
-/// the time series figure.
+/// what the simulator saw (arrivals, completions, queue, refused, timed out, latency quantiles,
+/// ready replicas, pod-seconds) and what the step cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRow {
     pub experiment: String,
@@ -416,24 +417,24 @@ pub struct StepRow {
     pub label: String,
     pub step: usize,
     pub time_s: f64,
+    pub arrivals: usize,
     pub arrival_rate: f64,
+    pub completions: usize,
+    pub rejected: usize,
+    pub timed_out: usize,
+    pub queue: usize,
     pub replicas: usize,
     pub ready: usize,
-    /// The step's latency signal (95th percentile on open-loop workloads, the probe on bursts).
-    pub latency_s: f64,
+    pub p50_latency_s: f64,
+    pub p95_latency_s: f64,
     pub violations: usize,
+    pub pod_seconds: f64,
     pub cost: f64,
 }
 
 impl StepRow {
-    pub fn new(
-        stamp: &Stamp,
-        workload: &str,
-        controller: &str,
-        label: &str,
-        step: usize,
-        t: &StepTrace,
-    ) -> Self {
+    pub fn new(stamp: &Stamp, who: (&str, &str, &str), step: usize, t: &StepTrace) -> Self {
+        let (workload, controller, label) = who;
         Self {
             experiment: stamp.experiment.into(),
             workload: workload.into(),
@@ -441,11 +442,18 @@ impl StepRow {
             label: label.into(),
             step,
             time_s: t.time_s,
+            arrivals: t.arrivals,
             arrival_rate: t.arrival_rate,
+            completions: t.completions,
+            rejected: t.rejected,
+            timed_out: t.timed_out,
+            queue: t.queue,
             replicas: t.replicas,
             ready: t.ready,
-            latency_s: t.latency_s,
+            p50_latency_s: t.p50_latency_s,
+            p95_latency_s: t.p95_latency_s,
             violations: t.violations,
+            pod_seconds: t.pod_seconds,
             cost: t.cost,
         }
     }

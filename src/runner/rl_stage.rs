@@ -267,14 +267,8 @@ fn write_steps(
     }
     let label = outcome.test_labels.first().map_or("", String::as_str);
     for (step, trace) in first.steps.iter().enumerate() {
-        sink.push(&StepRow::new(
-            stamp,
-            &outcome.workload,
-            &tested.controller,
-            label,
-            step,
-            trace,
-        ))?;
+        let who = (outcome.workload.as_str(), tested.controller.as_str(), label);
+        sink.push(&StepRow::new(stamp, who, step, trace))?;
     }
     Ok(())
 }

@@ -602,7 +602,7 @@ impl Cluster {
                 self.round_robin % self.ready_pods
             }
             Split::Random => {
-                keyed_rng(self.seed ^ 0x5350_4c49_54, key).random_range(0..self.ready_pods)
+                keyed_rng(self.seed ^ 0x0053_504c_4954, key).random_range(0..self.ready_pods)
             }
         };
         self.replicas

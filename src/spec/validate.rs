@@ -467,7 +467,7 @@ fn validate_agent(i: usize, agent: &super::AgentSpec, rl: &super::RlSpec) -> Res
             return Err(Invalid::new(
                 &format!("{field}.actions"),
                 format!("target actions need one per replica count: {counts} in {what}, at most {most}"),
-                &format!("use `step` actions, or fewer counts between {what}.min_replicas and max_replicas"),
+                format!("use `step` actions, or fewer counts between {what}.min_replicas and max_replicas"),
             ));
         }
     }

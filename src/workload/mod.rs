@@ -139,8 +139,8 @@ pub enum Split {
 impl Split {
     fn salt(self) -> u64 {
         match self {
-            Split::Train => 0x7472_6169_6e,
-            Split::Validation => 0x7661_6c69_64,
+            Split::Train => 0x0074_7261_696e,
+            Split::Validation => 0x0076_616c_6964,
             Split::Test => 0x7465_7374,
         }
     }
@@ -371,7 +371,7 @@ impl Workload {
                 spec,
                 bin_s,
             } => {
-                let mut rng = ChaCha8Rng::seed_from_u64(mix(arrival_seed, 0x5348_4150_45));
+                let mut rng = ChaCha8Rng::seed_from_u64(mix(arrival_seed, 0x0053_4841_5045));
                 let load = shapes::day(*family, spec.peak_replicas, spec.noise, &mut rng);
                 (format!("{split} {index}"), load, *bin_s)
             }
