@@ -308,12 +308,26 @@ struct Agent {
     training: Vec<EpisodeMetrics>,
 }
 
-/// Trains `agent` on the training episodes of `arena` for `seed` with `config`.
+/// The file under `Plan::checkpoints` that holds `agent`'s policy of `seed` on `workload`.
+pub fn checkpoint_file(workload: &str, agent: &str, seed: u64) -> String {
+    format!("{workload}-{agent}-seed{seed}.safetensors")
+}
+
+/// Steps in a training episode of `arena`.
+fn training_steps<A: Arena>(arena: &A) -> anyhow::Result<usize> {
+    let mut probe = arena.env();
+    probe.reset(&arena.episode(Split::Train, 0))?;
+    Ok(probe.episode_steps())
+}
+
+/// Trains `agent` on the training episodes of `arena` for `seed` with `config`, for
+/// `agent.episodes` episodes of `steps_per_episode` steps.
 fn train_one<A: Arena>(
     arena: &A,
     agent: &AgentPlan,
     config: &PpoConfig,
     seed: u64,
+    steps_per_episode: usize,
 ) -> anyhow::Result<Agent> {
     let env = arena.env();
     let limits = env.limits().clone();
@@ -334,11 +348,6 @@ fn train_one<A: Arena>(
         agent.actions.count(&limits),
         seed,
     );
-    let steps_per_episode = {
-        let mut probe = arena.env();
-        probe.reset(&arena.episode(Split::Train, 0))?;
-        probe.episode_steps()
-    };
     let mut seeds = || 0u64;
     ppo.train(
         &mut env,
@@ -382,13 +391,15 @@ where
         plan.ppo_grid.clone()
     };
     let tuning_seeds = &plan.seeds[..plan.tuning_seeds.clamp(1, plan.seeds.len())];
+    let steps = training_steps(arena)?;
     let jobs: Vec<(usize, u64)> = (0..grid.len())
         .flat_map(|g| tuning_seeds.iter().map(move |&s| (g, s)))
         .collect();
     let mut trials: Vec<(usize, Agent, f64)> = jobs
         .par_iter()
         .map(|&(g, seed)| {
-            let trained = train_one(arena, agent, &ppo_config(&plan.ppo, grid[g]), seed)?;
+            let config = ppo_config(&plan.ppo, grid[g]);
+            let trained = train_one(arena, agent, &config, seed, steps)?;
             let (trained, cost) = validate_agent(arena, agent, trained, validation)?;
             Ok((g, trained, cost))
         })
@@ -414,7 +425,7 @@ where
     let rest: Vec<u64> = plan.seeds[tuning_seeds.len()..].to_vec();
     let more: Vec<Agent> = rest
         .par_iter()
-        .map(|&seed| train_one(arena, agent, &config, seed))
+        .map(|&seed| train_one(arena, agent, &config, seed, steps))
         .collect::<anyhow::Result<_>>()?;
     trials.retain(|t| t.0 == best);
     let mut agents: Vec<Agent> = trials.into_iter().map(|t| t.1).collect();
@@ -423,10 +434,8 @@ where
     for a in &mut agents {
         if let Some(dir) = &plan.checkpoints {
             std::fs::create_dir_all(dir)?;
-            a.ppo.save(&dir.join(format!(
-                "{}-{}-seed{}.safetensors",
-                plan.workload, agent.name, a.seed
-            )))?;
+            a.ppo
+                .save(&dir.join(checkpoint_file(&plan.workload, &agent.name, a.seed)))?;
         }
         for (episode, metrics) in std::mem::take(&mut a.training).into_iter().enumerate() {
             trained.push(Trained {
@@ -475,12 +484,7 @@ where
 {
     let config = agents
         .first()
-        .map(|a| {
-            format!(
-                "lr={} entropy={}",
-                a.ppo.config.learning_rate, a.ppo.config.entropy_coef
-            )
-        })
+        .map(|a| ppo_label((a.ppo.config.learning_rate, a.ppo.config.entropy_coef)))
         .unwrap_or_default();
     let results: Vec<((u64, Vec<EpisodeMetrics>), Collapse)> = agents
         .into_par_iter()

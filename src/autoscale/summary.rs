@@ -69,10 +69,15 @@ fn costs(t: &Tested) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn negated(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    m.iter()
-        .map(|run| run.iter().map(|c| -c).collect())
-        .collect()
+/// The probability that `x` costs less than `y` on the same episode, with its interval (the
+/// probability of improvement on scores, which are higher-is-better: minus the costs).
+fn cheaper(x: &[Vec<f64>], y: &[Vec<f64>], seed: u64) -> Interval {
+    let negated = |m: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        m.iter()
+            .map(|run| run.iter().map(|c| -c).collect())
+            .collect()
+    };
+    improvement_interval(&negated(x), &negated(y), seed)
 }
 
 /// The mean over runs and episodes of `f`.
@@ -117,7 +122,7 @@ pub fn summarize(
         informative: gap_share >= INFORMATIVE_GAP,
         oracle_beaten: outcome.oracle_beaten.len(),
     };
-    let rival = |name: &str| outcome.find(name).map(|t| negated(&costs(t)));
+    let rival = |name: &str| outcome.find(name).map(costs);
     let (hpa, mpc) = (rival("hpa"), rival("mpc"));
     let summaries = outcome
         .tested
@@ -125,7 +130,6 @@ pub fn summarize(
         .enumerate()
         .map(|(i, t)| {
             let c = costs(t);
-            let mine = negated(&c);
             let seed = seed.wrapping_add(i as u64 * 7919);
             let scores: Vec<Vec<f64>> = c
                 .iter()
@@ -142,11 +146,8 @@ pub fn summarize(
                         .collect()
                 })
                 .collect();
-            let against = |other: &Option<Vec<Vec<f64>>>| {
-                other
-                    .as_ref()
-                    .map(|o| improvement_interval(&mine, o, seed + 1))
-            };
+            let against =
+                |other: &Option<Vec<Vec<f64>>>| other.as_ref().map(|o| cheaper(&c, o, seed + 1));
             let entropies: Vec<f64> = t.collapse.iter().map(|c| c.entropy_bits).collect();
             ControllerSummary {
                 controller: t.controller.clone(),
@@ -158,17 +159,11 @@ pub fn summarize(
                 cost: iqm_interval(&c, seed),
                 mean_cost: mean(&c.concat()),
                 score: iqm_interval(&scores, seed + 2),
-                vs_static: Some(improvement_interval(
-                    &mine,
-                    &negated(&fixed_costs),
-                    seed + 3,
-                )),
+                vs_static: Some(cheaper(&c, &fixed_costs, seed + 3)),
                 vs_hpa: against(&hpa),
                 vs_mpc: against(&mpc),
                 minus_static: Some(difference_interval(&c, &fixed_costs, seed + 4)),
-                minus_mpc: mpc
-                    .as_ref()
-                    .map(|m| difference_interval(&c, &negated(m), seed + 5)),
+                minus_mpc: mpc.as_ref().map(|m| difference_interval(&c, m, seed + 5)),
                 mean_latency_s: over_all(t, |m| m.mean_latency_s),
                 p95_latency_s: over_all(t, |m| m.p95_latency_s),
                 violations_per_episode: over_all(t, |m| m.violations as f64),
@@ -177,11 +172,7 @@ pub fn summarize(
                 mean_replicas: over_all(t, |m| m.mean_replicas),
                 scaling_actions_per_episode: over_all(t, |m| m.scaling_actions as f64),
                 constant_runs: t.collapse.iter().filter(|c| c.constant()).count(),
-                mean_entropy_bits: if entropies.is_empty() {
-                    0.0
-                } else {
-                    mean(&entropies)
-                },
+                mean_entropy_bits: mean(&entropies),
             }
         })
         .collect();

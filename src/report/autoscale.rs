@@ -8,13 +8,9 @@ use super::read::{CollapseRow, ExperimentResults, SummaryRow};
 use super::Table;
 use crate::stats::compare::Interval;
 
-fn interval(i: Option<Interval>, digits: usize) -> String {
-    i.map_or("-".into(), |i| {
-        format!(
-            "{:.digits$} [{:.digits$}, {:.digits$}]",
-            i.estimate, i.low, i.high
-        )
-    })
+/// An interval with `digits` decimals, `-` when there is none.
+pub(super) fn interval(i: Option<Interval>, digits: usize) -> String {
+    i.map_or("-".into(), |i| i.show(digits))
 }
 
 /// One markdown section per workload.

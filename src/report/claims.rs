@@ -1,6 +1,7 @@
 //! Each claim of the two papers beside the number we measured for it, with a plain verdict.
 //! Every number is computed from the CSVs here; a claim whose CSV is missing says so.
 
+use super::autoscale::interval;
 use super::read::{ExperimentResults, FheRow, ModelRow, ScalingRow, SummaryRow};
 use super::Table;
 use crate::stats::{mean, percentile};
@@ -323,14 +324,6 @@ fn chosen_static(summary: &[SummaryRow]) -> Option<&SummaryRow> {
     summary.iter().find(|r| r.kind == "static" && r.chosen)
 }
 
-/// `x [low, high]` with `digits` decimals.
-fn interval(i: crate::stats::compare::Interval, digits: usize) -> String {
-    format!(
-        "{:.digits$} [{:.digits$}, {:.digits$}]",
-        i.estimate, i.low, i.high
-    )
-}
-
 /// The verdict of a paired cost difference: cheaper (holds), dearer (does not), or either.
 fn by_difference(minus: Option<crate::stats::compare::Interval>) -> Verdict {
     match minus {
@@ -350,8 +343,8 @@ fn ppo_against_static(summary: &[SummaryRow]) -> Claim {
             "ppo and static rows for the bursts workload in rl_summary.csv",
         );
     };
-    let beats = ppo.beats("static").map_or("-".into(), |p| interval(p, 2));
-    let minus = ppo.minus("static").map_or("-".into(), |d| interval(d, 1));
+    let beats = interval(ppo.beats("static"), 2);
+    let minus = interval(ppo.minus("static"), 1);
     Claim {
         paper: A,
         claim,
@@ -359,10 +352,10 @@ fn ppo_against_static(summary: &[SummaryRow]) -> Claim {
             "on the paper's bursts, the paper's PPO (IQM cost {} over {} seeds) against {} (chosen \
              on validation, {}): cost difference {minus} per episode, P(PPO cheaper) {beats}; \
              {} of {} seeds collapsed to one action",
-            interval(ppo.cost(), 1),
+            ppo.cost().show(1),
             ppo.runs,
             fixed.controller,
-            interval(fixed.cost(), 1),
+            fixed.cost().show(1),
             ppo.constant_runs,
             ppo.runs
         ),
@@ -417,8 +410,8 @@ fn learned_scaling(summary: &[SummaryRow]) -> Claim {
     let vs_mpc = match (ppo.minus("mpc"), mpc) {
         (Some(d), Some(m)) => format!(
             "; against MPC (score {}): cost difference {}",
-            interval(m.score(), 2),
-            interval(d, 3)
+            m.score().show(2),
+            d.show(3)
         ),
         _ => String::new(),
     };
@@ -430,9 +423,9 @@ fn learned_scaling(summary: &[SummaryRow]) -> Claim {
              (0 = {}, 1 = oracle), cost difference to the static count {}{vs_mpc}",
             ppo.controller,
             ppo.runs,
-            interval(ppo.score(), 2),
+            ppo.score().show(2),
             fixed.controller,
-            ppo.minus("static").map_or("-".into(), |d| interval(d, 3)),
+            interval(ppo.minus("static"), 3),
         ),
         verdict: by_difference(ppo.minus("static")),
     }

@@ -12,6 +12,7 @@ use super::Experiment;
 use crate::autoscale::agent::PpoController;
 use crate::autoscale::arenas::BurstsArena;
 use crate::autoscale::paper::PaperEnv;
+use crate::autoscale::protocol::checkpoint_file;
 use crate::autoscale::{feature_count, run_episode, ScalingEnv};
 use crate::deploy::local::LocalConfig;
 use crate::report::{CsvSink, Table};
@@ -66,11 +67,11 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
             sim.replica_capacity_rps(),
             sim.startup_s,
         )?;
-        let checkpoint = experiment.out.join("rl").join(format!(
-            "{}-{}-seed{seed}.safetensors",
-            bursts.name(),
-            agent.name
-        ));
+        let checkpoint =
+            experiment
+                .out
+                .join("rl")
+                .join(checkpoint_file(&bursts.name(), &agent.name, seed));
         let mut policy = trained_policy(experiment, &agent, &checkpoint, seed, sim_env.limits())?;
         compare(
             experiment,

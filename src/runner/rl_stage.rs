@@ -199,14 +199,8 @@ fn write(
         }
         table.row(vec![
             s.controller.clone(),
-            format!(
-                "{:.4} [{:.4}, {:.4}]",
-                s.cost.estimate, s.cost.low, s.cost.high
-            ),
-            format!(
-                "{:.2} [{:.2}, {:.2}]",
-                s.score.estimate, s.score.low, s.score.high
-            ),
+            s.cost.show(4),
+            s.score.show(2),
             s.vs_static
                 .map_or("-".into(), |p| format!("{:.2}", p.estimate)),
             format!("{:.1}", s.violations_per_episode),

@@ -19,6 +19,16 @@ pub struct Interval {
     pub high: f64,
 }
 
+impl Interval {
+    /// `estimate [low, high]` with `digits` decimals.
+    pub fn show(&self, digits: usize) -> String {
+        format!(
+            "{:.digits$} [{:.digits$}, {:.digits$}]",
+            self.estimate, self.low, self.high
+        )
+    }
+}
+
 /// Resamples per interval: enough for stable 2.5% and 97.5% quantiles.
 pub const RESAMPLES: usize = 2000;
 
