@@ -6,25 +6,11 @@
 
 use std::time::Instant;
 
-use cipherscale::report::CsvSink;
+use cipherscale::output::{CsvSink, Stamp};
+use cipherscale::results::bench::CartPoleRow as Row;
 use cipherscale::rl::cartpole::CartPole;
 use cipherscale::rl::ppo::{Ppo, PpoConfig};
 use cipherscale::rl::Environment;
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct Row {
-    seed: u64,
-    steps: usize,
-    episodes: usize,
-    /// Mean return of the last 20 training episodes (sampled actions).
-    train_return_last20: f64,
-    /// Mean return of 20 fresh episodes with the greedy policy after training.
-    greedy_return: f64,
-    /// First step at which the last 20 training episodes averaged >= 475 (0: never).
-    solved_at_step: usize,
-    wall_s: f64,
-}
 
 fn main() -> anyhow::Result<()> {
     let steps: usize = std::env::args()
@@ -32,7 +18,8 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(100_000);
-    let mut sink = CsvSink::create(std::path::Path::new("results/bench/ppo_cartpole.csv"))?;
+    let path = std::path::Path::new("results/bench/ppo_cartpole.csv");
+    let mut sink = CsvSink::create(path, &Stamp::here("bench"))?;
     for seed in [1, 2, 3] {
         let row = train(seed, steps)?;
         println!(

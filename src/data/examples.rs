@@ -7,8 +7,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::DataSpec;
 use super::{DataError, MovieLens};
-use crate::spec::DataSpec;
 
 /// The movie pool: index `i` is the `i`-th most-rated movie (ties by lower movieId).
 #[derive(Debug, Clone, PartialEq)]

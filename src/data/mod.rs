@@ -4,13 +4,17 @@
 //! - [`movielens`]: loading and validating `ratings.csv` and `movies.csv`.
 //! - [`examples`]: the movie pool, liked sets, leave-one-out examples and the per-user split.
 
+mod config;
+mod describe;
 pub mod examples;
 pub mod movielens;
 pub mod source;
 
+pub use config::{DataSpec, DatasetKind};
+pub use describe::describe;
 pub use examples::{Example, Pool, Split, UserLikes};
 pub use movielens::{MovieLens, Rating};
-pub use source::DataLocator;
+pub use source::{DataArgs, DataLocator};
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::DataError;
-use crate::spec::DatasetKind;
+use super::DatasetKind;
 
 const RATINGS_HEADER: [&str; 4] = ["userId", "movieId", "rating", "timestamp"];
 const MOVIES_HEADER: [&str; 3] = ["movieId", "title", "genres"];

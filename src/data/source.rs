@@ -38,6 +38,24 @@ pub struct DataLocator {
     pub download_url: Option<String>,
 }
 
+/// Where the MovieLens data comes from, as the command line gives it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DataArgs {
+    /// MovieLens folder (else MOVIELENS_DIR, then data/ml-latest-small, then a download).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Never download the dataset; fail if no local copy is found.
+    #[arg(long)]
+    pub no_download: bool,
+}
+
+impl DataArgs {
+    /// The folders to look in, in order, with the environment read now.
+    pub fn locator(&self) -> DataLocator {
+        DataLocator::from_env(self.data.clone(), !self.no_download)
+    }
+}
+
 impl DataLocator {
     /// The standard order, reading `MOVIELENS_DIR` (and `MOVIELENS_URL` for a mirror).
     pub fn from_env(explicit: Option<PathBuf>, allow_download: bool) -> Self {

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 
 use super::proxy::{self, Backend, Pool};
 use super::{Deployer, Status};
-use crate::report::write_atomic;
+use crate::output::write_atomic;
 use crate::serve::client::Client;
 use crate::serve::InProcess;
 

@@ -14,6 +14,8 @@
 //! evaluation-key bytes, and evaluates bytes to bytes.
 
 pub mod argmax;
+pub mod check;
+pub mod config;
 pub mod dynamic;
 pub mod encoding;
 pub mod glwe;
@@ -26,9 +28,19 @@ pub mod wire;
 
 use std::fmt;
 
+pub use config::FheSpec;
 pub use wire::WireError;
 
-use crate::model::QuantizedModel;
+use crate::model::{FloatModel, QuantizedModel};
+
+/// The model a circuit runs: `model`'s weights rounded to `bits`, or its scores rounded to `bits`
+/// for `glwe-argmax`.
+pub fn quantize_for(model: &FloatModel, pipeline: Pipeline, bits: u32) -> QuantizedModel {
+    match pipeline {
+        Pipeline::GlweArgmax => QuantizedModel::quantize_scores(model, bits),
+        _ => QuantizedModel::quantize(model, bits),
+    }
+}
 
 /// Largest request a server reads (the `lwe` request is the largest: ~0.4 KB; glwe ~8 KB;
 /// `integer` ~ 50 ciphertexts of ~100 KB).

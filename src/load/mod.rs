@@ -7,6 +7,8 @@
 //! handler, a killswitch, a logger): [`install_interrupt_handler`] takes Ctrl-C first, once, so
 //! many runs work in one process and an interrupted run stops cleanly.
 
+pub mod closed_loop;
+
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -355,6 +357,42 @@ pub fn require_loopback(base: &str) -> anyhow::Result<()> {
         bail!("load is only sent to loopback (127.0.0.1, ::1, localhost), not {host:?}");
     }
     Ok(())
+}
+
+/// Writes `requests.csv` (one row per request) and `summary.csv` into `dir`; returns the path
+/// of the summary.
+pub fn write(
+    dir: &std::path::Path,
+    records: &[RequestRecord],
+    summary: &Summary,
+    stamp: &crate::output::Stamp,
+) -> anyhow::Result<std::path::PathBuf> {
+    use crate::output::CsvSink;
+    let mut sink = CsvSink::create(&dir.join("requests.csv"), stamp)?;
+    for record in records {
+        sink.push(record)?;
+    }
+    sink.finish()?;
+    let mut sink = CsvSink::create(&dir.join("summary.csv"), stamp)?;
+    sink.push(summary)?;
+    sink.finish()
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} requests, success {:.3}, mean {:.1} ms, p95 {:.1} ms, {:.2} req/s, stress penalty {:.3}{}",
+            self.profile,
+            self.requests,
+            self.success_rate,
+            self.mean_ms,
+            self.p95_ms,
+            self.throughput_rps,
+            self.stress_penalty,
+            if self.interrupted { " (interrupted)" } else { "" },
+        )
+    }
 }
 
 #[cfg(test)]

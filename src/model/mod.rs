@@ -4,11 +4,13 @@
 //! Every model ranks the pool by a score per movie; ties go to the lower pool index, the one
 //! deterministic rule that the FHE circuits reproduce.
 
+pub mod config;
 mod eval;
 mod logistic;
 mod quantize;
 mod tune;
 
+pub use config::{ModelKind, ModelSpec};
 pub use eval::{evaluate, Evaluation, Popularity};
 pub use logistic::{train, FloatModel};
 pub use quantize::QuantizedModel;

@@ -1,8 +1,8 @@
 //! Choosing the L2 penalty on a validation split of the training users (never the test users).
 
+use super::ModelSpec;
 use super::{evaluate, train, FloatModel};
 use crate::data::{Split, UserLikes};
-use crate::spec::ModelSpec;
 
 /// Added to the split seed so the validation split differs from the test split.
 const VALIDATION_SEED_OFFSET: u64 = 0x5EED;

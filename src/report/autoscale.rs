@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::read::{CollapseRow, ExperimentResults, SummaryRow};
-use super::Table;
+use crate::output::Table;
+use crate::results::autoscale::{CollapseRow, SummaryRow};
+use crate::results::ExperimentResults;
 use crate::stats::compare::Interval;
 
 /// An interval with `digits` decimals, `-` when there is none.
@@ -90,7 +91,7 @@ fn collapse(rows: &[CollapseRow], workload: &str) -> Option<Table> {
         "modal share (mean)",
     ])
     .align_left(0);
-    for (agent, seeds) in super::group_in_order(&rows, |r| r.policy.clone()) {
+    for (agent, seeds) in crate::stats::group_in_order(&rows, |r| r.policy.clone()) {
         let entropy: Vec<f64> = seeds.iter().map(|r| r.entropy_bits).collect();
         let spread = crate::stats::Summary::of(entropy.iter().copied());
         let same: Vec<String> = seeds

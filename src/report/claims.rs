@@ -2,8 +2,12 @@
 //! Every number is computed from the CSVs here; a claim whose CSV is missing says so.
 
 use super::autoscale::interval;
-use super::read::{ExperimentResults, FheRow, ModelRow, ScalingRow, SummaryRow};
-use super::Table;
+use crate::output::{Stamp, Table};
+use crate::results::autoscale::SummaryRow;
+use crate::results::fhe::{packed_against_lwe, FheRow};
+use crate::results::model::{ModelRow, Variant};
+use crate::results::scaling::{Backend, ScalingRow};
+use crate::results::ExperimentResults;
 use crate::stats::{mean, percentile};
 
 /// One claim, what we measured for it and whether it holds.
@@ -121,21 +125,9 @@ fn not_measured(paper: &'static str, claim: &'static str, what: &str) -> Claim {
     }
 }
 
-/// (bits, packed row, conventional row) for every width both pipelines ran at.
-fn packed_vs_conventional(fhe: &[FheRow]) -> Vec<(u32, &FheRow, &FheRow)> {
-    let find = |pipeline: &str, bits: u32| {
-        fhe.iter()
-            .find(|r| r.pipeline == pipeline && r.bits == bits)
-    };
-    fhe.iter()
-        .filter(|r| r.pipeline == "glwe-packed")
-        .filter_map(|packed| Some((packed.bits, packed, find("lwe", packed.bits)?)))
-        .collect()
-}
-
 fn packing_speedup(fhe: &[FheRow]) -> Claim {
     let claim = "packing, modulus switching and fusion: up to 3.2x faster inference";
-    let pairs = packed_vs_conventional(fhe);
+    let pairs = packed_against_lwe(fhe);
     if pairs.is_empty() {
         return not_measured(B, claim, "glwe-packed and lwe rows in fhe.csv");
     }
@@ -164,7 +156,7 @@ fn packing_speedup(fhe: &[FheRow]) -> Claim {
 
 fn packing_memory(fhe: &[FheRow]) -> Claim {
     let claim = "40% less memory";
-    let pairs = packed_vs_conventional(fhe);
+    let pairs = packed_against_lwe(fhe);
     if pairs.is_empty() {
         return not_measured(B, claim, "glwe-packed and lwe rows in fhe.csv");
     }
@@ -194,19 +186,19 @@ fn packing_memory(fhe: &[FheRow]) -> Claim {
 
 fn accuracy(model: &[ModelRow], fhe: &[FheRow]) -> Claim {
     let claim = "accuracy within 0.2% of plaintext";
-    let float: Vec<f64> = hit_at_1(model, "float", None);
+    let float: Vec<f64> = hit_at_1(model, Variant::Float, None);
     let widest = model
         .iter()
-        .filter(|r| r.variant == "quantized")
+        .filter(|r| r.variant == Variant::Quantized)
         .filter_map(|r| r.bits)
         .max();
     let Some(bits) = widest.filter(|_| !float.is_empty()) else {
         return not_measured(B, claim, "float and quantized rows in model.csv");
     };
-    let quantized = hit_at_1(model, "quantized", Some(bits));
+    let quantized = hit_at_1(model, Variant::Quantized, Some(bits));
     let agree_with_float: Vec<f64> = model
         .iter()
-        .filter(|r| r.variant == "quantized" && r.bits == Some(bits))
+        .filter(|r| r.variant == Variant::Quantized && r.bits == Some(bits))
         .map(|r| r.top1_agreement_with_float)
         .collect();
     let gap = mean(&quantized) - mean(&float);
@@ -241,7 +233,7 @@ fn accuracy(model: &[ModelRow], fhe: &[FheRow]) -> Claim {
     }
 }
 
-fn hit_at_1(model: &[ModelRow], variant: &str, bits: Option<u32>) -> Vec<f64> {
+fn hit_at_1(model: &[ModelRow], variant: Variant, bits: Option<u32>) -> Vec<f64> {
     model
         .iter()
         .filter(|r| r.variant == variant && r.bits == bits)
@@ -249,28 +241,29 @@ fn hit_at_1(model: &[ModelRow], variant: &str, bits: Option<u32>) -> Vec<f64> {
         .collect()
 }
 
-fn linear_scaling(scaling: &[ScalingRow]) -> Claim {
+fn linear_scaling(scaling: &[(ScalingRow, Stamp)]) -> Claim {
     let claim = "near-linear scalability with Kubernetes replicas";
-    let widest = |backend: &str| {
+    let widest = |backend: Backend| {
         scaling
             .iter()
-            .filter(|r| r.backend == backend)
-            .max_by_key(|r| r.replicas)
+            .filter(|(r, _)| r.backend == backend)
+            .max_by_key(|(r, _)| r.replicas)
     };
-    let Some(local) = widest("local") else {
+    let Some((local, stamp)) = widest(Backend::Local) else {
         return not_measured(B, claim, "scaling.csv");
     };
     let measured: Vec<&ScalingRow> = scaling
         .iter()
-        .filter(|r| r.backend == "local" && r.replicas == local.replicas)
+        .map(|(r, _)| r)
+        .filter(|r| r.backend == Backend::Local && r.replicas == local.replicas)
         .collect();
     let efficiencies: Vec<String> = measured
         .iter()
         .map(|r| format!("{} {}b {:.2}", r.pipeline, r.bits, r.efficiency))
         .collect();
     let best = measured.iter().map(|r| r.efficiency).fold(0.0, f64::max);
-    let simulated = widest("sim-node-per-replica")
-        .map(|r| format!("; simulated with a node per replica: {:.2} at {} replicas (by construction of the model)", r.efficiency, r.replicas))
+    let simulated = widest(Backend::SimNodePerReplica)
+        .map(|(r, _)| format!("; simulated with a node per replica: {:.2} at {} replicas (by construction of the model)", r.efficiency, r.replicas))
         .unwrap_or_default();
     Claim {
         paper: B,
@@ -278,13 +271,13 @@ fn linear_scaling(scaling: &[ScalingRow]) -> Claim {
         ours: format!(
             "efficiency (speedup / replicas) at {} local replicas on {} cores: {}{simulated}",
             local.replicas,
-            local.cores,
+            stamp.cores,
             efficiencies.join(", ")
         ),
         verdict: match best {
             // Replicas that share the cores of one host cannot add throughput beyond them: the
             // claim is about replicas on their own nodes, which one machine cannot show.
-            _ if local.replicas >= local.cores => Verdict::NotTestable,
+            _ if local.replicas >= stamp.cores => Verdict::NotTestable,
             e if e >= 0.9 => Verdict::Holds,
             e if e >= 0.6 => Verdict::Partly,
             _ => Verdict::DoesNotHold,
@@ -434,4 +427,171 @@ fn learned_scaling(summary: &[SummaryRow]) -> Claim {
 fn extent(values: &[f64]) -> (f64, f64) {
     let spread = crate::stats::Summary::of(values.iter().copied());
     (spread.min, spread.max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fhe::Pipeline;
+    use crate::stats::compare::Interval;
+
+    fn fhe(pipeline: Pipeline, bits: u32, eval_ms: f64, rss: f64, bytes: u64) -> FheRow {
+        FheRow {
+            seed: 7,
+            pipeline,
+            bits,
+            params: String::new(),
+            inputs: 50,
+            outputs: 50,
+            samples: 10,
+            timed: 10,
+            bootstraps: 0,
+            agreement: 1.0,
+            decryption_errors: 0,
+            hit_at_1: Some(0.2),
+            keygen_ms: 1.0,
+            encrypt_ms: 1.0,
+            eval_ms_median: eval_ms,
+            eval_ms_p95: eval_ms,
+            decrypt_ms: 1.0,
+            request_bytes: bytes,
+            response_bytes: 0,
+            eval_key_bytes: 0,
+            peak_rss_mb: rss,
+            eval_ms_extrapolated_full: None,
+        }
+    }
+
+    #[test]
+    fn packing_is_3_2x_faster_only_when_the_median_width_is() {
+        let rows = |speedups: &[f64]| -> Vec<FheRow> {
+            (0..speedups.len() as u32)
+                .flat_map(|b| {
+                    let s = speedups[b as usize];
+                    [
+                        fhe(Pipeline::GlwePacked, b, 1.0, 10.0, 10),
+                        fhe(Pipeline::Lwe, b, s, 10.0, 10),
+                    ]
+                })
+                .collect()
+        };
+        assert_eq!(
+            packing_speedup(&rows(&[3.0, 3.3, 4.0])).verdict,
+            Verdict::Holds
+        );
+        assert_eq!(
+            packing_speedup(&rows(&[2.0, 3.1, 9.0])).verdict,
+            Verdict::DoesNotHold
+        );
+        let no_lwe = [fhe(Pipeline::GlwePacked, 4, 1.0, 1.0, 1)];
+        assert_eq!(packing_speedup(&no_lwe).verdict, Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn memory_holds_on_rss_and_partly_on_wire_bytes_alone() {
+        let pair = |rss: f64, bytes: u64| {
+            vec![
+                fhe(Pipeline::GlwePacked, 4, 1.0, rss, bytes),
+                fhe(Pipeline::Lwe, 4, 1.0, 100.0, 100),
+            ]
+        };
+        assert_eq!(packing_memory(&pair(50.0, 90)).verdict, Verdict::Holds);
+        assert_eq!(packing_memory(&pair(90.0, 50)).verdict, Verdict::Partly);
+        assert_eq!(
+            packing_memory(&pair(90.0, 90)).verdict,
+            Verdict::DoesNotHold
+        );
+    }
+
+    fn model(seed: u64, variant: Variant, bits: Option<u32>, hit_at_1: f64) -> ModelRow {
+        ModelRow {
+            seed,
+            variant,
+            bits,
+            hit_at_1,
+            hit_at_5: 0.5,
+            top1_agreement_with_float: 0.9,
+            examples: 100,
+            train_examples: 400,
+            movies: 50,
+            accumulator_bits: None,
+            l2: Some(1.0),
+        }
+    }
+
+    #[test]
+    fn accuracy_holds_within_0_2_points_at_the_widest_width() {
+        let rows = |widest: f64| {
+            vec![
+                model(1, Variant::Float, None, 0.200),
+                model(1, Variant::Quantized, Some(2), 0.100),
+                model(1, Variant::Quantized, Some(8), widest),
+            ]
+        };
+        assert_eq!(accuracy(&rows(0.199), &[]).verdict, Verdict::Holds);
+        assert_eq!(accuracy(&rows(0.197), &[]).verdict, Verdict::DoesNotHold);
+        assert_eq!(accuracy(&[], &[]).verdict, Verdict::NotMeasured);
+    }
+
+    fn scaling(replicas: usize, efficiency: f64) -> (ScalingRow, Stamp) {
+        let row = ScalingRow {
+            seed: 7,
+            pipeline: Pipeline::GlwePacked,
+            bits: 8,
+            backend: Backend::Local,
+            replicas,
+            clients: 2 * replicas,
+            requests: 100,
+            throughput_rps: 1.0,
+            speedup: efficiency * replicas as f64,
+            efficiency,
+            latency_ms_median: 1.0,
+            latency_ms_p95: 1.0,
+            wrong: 0,
+        };
+        let stamp = Stamp {
+            cores: 4,
+            ..Stamp::default()
+        };
+        (row, stamp)
+    }
+
+    #[test]
+    fn scaling_is_judged_below_the_cores_only() {
+        let verdict = |rows: &[(ScalingRow, Stamp)]| linear_scaling(rows).verdict;
+        assert_eq!(
+            verdict(&[scaling(1, 1.0), scaling(2, 0.95)]),
+            Verdict::Holds
+        );
+        assert_eq!(
+            verdict(&[scaling(1, 1.0), scaling(2, 0.7)]),
+            Verdict::Partly
+        );
+        assert_eq!(
+            verdict(&[scaling(1, 1.0), scaling(2, 0.5)]),
+            Verdict::DoesNotHold
+        );
+        // As many replicas as cores: they share the host, the claim is about nodes.
+        assert_eq!(verdict(&[scaling(4, 0.5)]), Verdict::NotTestable);
+        assert_eq!(verdict(&[]), Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn a_cost_difference_decides_only_when_its_interval_excludes_zero() {
+        let interval = |low, high| Interval {
+            estimate: (low + high) / 2.0,
+            low,
+            high,
+        };
+        assert_eq!(by_difference(Some(interval(-2.0, -0.1))), Verdict::Holds);
+        assert_eq!(
+            by_difference(Some(interval(0.1, 2.0))),
+            Verdict::DoesNotHold
+        );
+        assert_eq!(
+            by_difference(Some(interval(-1.0, 1.0))),
+            Verdict::Inconclusive
+        );
+        assert_eq!(by_difference(None), Verdict::NotMeasured);
+    }
 }

@@ -10,19 +10,12 @@ use crate::autoscale::agent::Collapse;
 use crate::autoscale::env::{EpisodeMetrics, StepTrace};
 use crate::autoscale::protocol::Tuned;
 use crate::autoscale::summary::{ControllerSummary, WorkloadSummary};
+use crate::output::Table;
 use crate::stats::compare::Interval;
-
-/// Who wrote a row: the experiment and the source revision.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stamp<'a> {
-    pub experiment: &'a str,
-    pub git_rev: &'a str,
-}
 
 /// `rl_workloads.csv`: one workload, whether it separates controllers, whether the oracle held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadRow {
-    pub experiment: String,
     pub workload: String,
     /// `bursts`, `trace`, `diurnal`, `ramp`, `flash-crowd` or `on-off`.
     pub kind: String,
@@ -39,13 +32,11 @@ pub struct WorkloadRow {
     pub oracle_beaten: usize,
     /// What calibrated the simulator.
     pub service: String,
-    pub git_rev: String,
 }
 
 impl WorkloadRow {
-    pub fn new(stamp: &Stamp, w: &WorkloadSummary, kind: &str, service: &str) -> Self {
+    pub fn new(w: &WorkloadSummary, kind: &str, service: &str) -> Self {
         Self {
-            experiment: stamp.experiment.into(),
             workload: w.workload.clone(),
             kind: kind.into(),
             test_episodes: w.episodes,
@@ -56,33 +47,77 @@ impl WorkloadRow {
             informative: w.informative,
             oracle_beaten: w.oracle_beaten,
             service: service.into(),
-            git_rev: stamp.git_rev.into(),
         }
     }
+}
+
+/// The line over a workload's summary table: its test episodes, best static count and the
+/// share of its cost the oracle saves.
+pub fn summary_title(w: &WorkloadSummary) -> String {
+    format!(
+        "{}: {} test episodes, best static {} (chosen on validation), oracle saves {:.0}%{}",
+        w.workload,
+        w.episodes,
+        w.best_static,
+        100.0 * w.gap_share,
+        if w.informative {
+            ""
+        } else {
+            " (under 20%: not informative)"
+        }
+    )
+}
+
+/// Every controller of a workload (of the static counts, the chosen one): cost and score with
+/// their intervals, the chance of beating the static count, and constant PPO seeds.
+pub fn summary_table(summaries: &[ControllerSummary]) -> Table {
+    let mut table = Table::new(&[
+        "controller",
+        "IQM cost [95% CI]",
+        "score [95% CI]",
+        "P(beats static)",
+        "violations/ep",
+        "replicas",
+        "constant seeds",
+    ])
+    .align_left(0);
+    for s in summaries.iter().filter(|s| s.kind != "static" || s.chosen) {
+        table.row(vec![
+            s.controller.clone(),
+            s.cost.show(4),
+            s.score.show(2),
+            s.vs_static
+                .map_or("-".into(), |p| format!("{:.2}", p.estimate)),
+            format!("{:.1}", s.violations_per_episode),
+            format!("{:.2}", s.mean_replicas),
+            if s.kind == "ppo" {
+                format!("{}/{}", s.constant_runs, s.runs)
+            } else {
+                "-".into()
+            },
+        ]);
+    }
+    table
 }
 
 /// `rl_tuning.csv`: one configuration's mean cost on the validation episodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TuningRow {
-    pub experiment: String,
     pub workload: String,
     pub family: String,
     pub config: String,
     pub validation_cost: f64,
     pub chosen: bool,
-    pub git_rev: String,
 }
 
 impl TuningRow {
-    pub fn new(stamp: &Stamp, workload: &str, t: &Tuned) -> Self {
+    pub fn new(workload: &str, t: &Tuned) -> Self {
         Self {
-            experiment: stamp.experiment.into(),
             workload: workload.into(),
             family: t.family.clone(),
             config: t.config.clone(),
             validation_cost: t.validation_cost,
             chosen: t.chosen,
-            git_rev: stamp.git_rev.into(),
         }
     }
 }
@@ -91,7 +126,6 @@ impl TuningRow {
 /// figures 3 to 6), averaged in blocks on the longer open-loop trainings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainRow {
-    pub experiment: String,
     pub workload: String,
     pub policy: String,
     pub seed: u64,
@@ -104,23 +138,16 @@ pub struct TrainRow {
     pub mean_latency_s: f64,
     pub mean_replicas: f64,
     pub violations: f64,
-    pub git_rev: String,
 }
 
 impl TrainRow {
     /// The mean of `block`, training episodes `episode..` of one (workload, agent, seed).
-    pub fn new(
-        stamp: &Stamp,
-        who: (&str, &str, u64),
-        episode: usize,
-        block: &[&EpisodeMetrics],
-    ) -> Self {
+    pub fn new(who: (&str, &str, u64), episode: usize, block: &[&EpisodeMetrics]) -> Self {
         let (workload, policy, seed) = who;
         let mean = |f: fn(&EpisodeMetrics) -> f64| {
             block.iter().map(|m| f(m)).sum::<f64>() / block.len().max(1) as f64
         };
         Self {
-            experiment: stamp.experiment.into(),
             workload: workload.into(),
             policy: policy.into(),
             seed,
@@ -130,7 +157,6 @@ impl TrainRow {
             mean_latency_s: mean(|m| m.mean_latency_s),
             mean_replicas: mean(|m| m.mean_replicas),
             violations: mean(|m| m.violations as f64),
-            git_rev: stamp.git_rev.into(),
         }
     }
 }
@@ -138,7 +164,6 @@ impl TrainRow {
 /// `rl_eval.csv`: one controller (one training seed for PPO) on one test episode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {
-    pub experiment: String,
     pub workload: String,
     pub controller: String,
     pub kind: String,
@@ -155,7 +180,6 @@ pub struct EvalRow {
     pub pod_seconds: f64,
     pub mean_replicas: f64,
     pub scaling_actions: usize,
-    pub git_rev: String,
 }
 
 /// Which run of which controller on which episode.
@@ -170,9 +194,8 @@ pub struct EvalKey<'a> {
 }
 
 impl EvalRow {
-    pub fn new(stamp: &Stamp, key: EvalKey, m: &EpisodeMetrics) -> Self {
+    pub fn new(key: EvalKey, m: &EpisodeMetrics) -> Self {
         Self {
-            experiment: stamp.experiment.into(),
             workload: key.workload.into(),
             controller: key.controller.into(),
             kind: key.kind.into(),
@@ -188,7 +211,6 @@ impl EvalRow {
             pod_seconds: m.pod_seconds,
             mean_replicas: m.mean_replicas,
             scaling_actions: m.scaling_actions,
-            git_rev: stamp.git_rev.into(),
         }
     }
 }
@@ -196,7 +218,6 @@ impl EvalRow {
 /// `rl_summary.csv`: one controller over a workload's test episodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
-    pub experiment: String,
     pub workload: String,
     pub controller: String,
     /// `static`, `rule`, `model`, `ppo` or `oracle`.
@@ -242,7 +263,6 @@ pub struct SummaryRow {
     /// PPO: seeds whose actions collapsed to one, and the mean action entropy in bits.
     pub constant_runs: usize,
     pub mean_entropy_bits: f64,
-    pub git_rev: String,
 }
 
 fn split(i: Option<Interval>) -> (Option<f64>, Option<f64>, Option<f64>) {
@@ -250,14 +270,13 @@ fn split(i: Option<Interval>) -> (Option<f64>, Option<f64>, Option<f64>) {
 }
 
 impl SummaryRow {
-    pub fn new(stamp: &Stamp, workload: &str, s: &ControllerSummary) -> Self {
+    pub fn new(workload: &str, s: &ControllerSummary) -> Self {
         let (p_beats_static, p_beats_static_low, p_beats_static_high) = split(s.vs_static);
         let (p_beats_hpa, p_beats_hpa_low, p_beats_hpa_high) = split(s.vs_hpa);
         let (p_beats_mpc, p_beats_mpc_low, p_beats_mpc_high) = split(s.vs_mpc);
         let (minus_static, minus_static_low, minus_static_high) = split(s.minus_static);
         let (minus_mpc, minus_mpc_low, minus_mpc_high) = split(s.minus_mpc);
         Self {
-            experiment: stamp.experiment.into(),
             workload: workload.into(),
             controller: s.controller.clone(),
             kind: s.kind.into(),
@@ -296,7 +315,6 @@ impl SummaryRow {
             scaling_actions_per_episode: s.scaling_actions_per_episode,
             constant_runs: s.constant_runs,
             mean_entropy_bits: s.mean_entropy_bits,
-            git_rev: stamp.git_rev.into(),
         }
     }
 
@@ -365,7 +383,6 @@ impl SummaryRow {
 /// `rl_diagnostics.csv`: whether one PPO seed's policy collapsed to constant actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollapseRow {
-    pub experiment: String,
     pub workload: String,
     pub policy: String,
     pub seed: u64,
@@ -378,12 +395,10 @@ pub struct CollapseRow {
     pub constant: bool,
     /// The static count whose replicas it held on every test step, if any.
     pub equals_static: Option<String>,
-    pub git_rev: String,
 }
 
 impl CollapseRow {
     pub fn new(
-        stamp: &Stamp,
         workload: &str,
         policy: &str,
         seed: u64,
@@ -391,7 +406,6 @@ impl CollapseRow {
         same: Option<String>,
     ) -> Self {
         Self {
-            experiment: stamp.experiment.into(),
             workload: workload.into(),
             policy: policy.into(),
             seed,
@@ -401,7 +415,6 @@ impl CollapseRow {
             distinct_actions: c.distinct_actions,
             constant: c.constant(),
             equals_static: same,
-            git_rev: stamp.git_rev.into(),
         }
     }
 }
@@ -411,7 +424,6 @@ impl CollapseRow {
 /// ready replicas, pod-seconds) and what the step cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRow {
-    pub experiment: String,
     pub workload: String,
     pub controller: String,
     pub label: String,
@@ -433,10 +445,9 @@ pub struct StepRow {
 }
 
 impl StepRow {
-    pub fn new(stamp: &Stamp, who: (&str, &str, &str), step: usize, t: &StepTrace) -> Self {
+    pub fn new(who: (&str, &str, &str), step: usize, t: &StepTrace) -> Self {
         let (workload, controller, label) = who;
         Self {
-            experiment: stamp.experiment.into(),
             workload: workload.into(),
             controller: controller.into(),
             label: label.into(),
@@ -462,7 +473,6 @@ impl StepRow {
 /// `rl_replicas.csv`: how many test steps a controller held a replica count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRow {
-    pub experiment: String,
     pub workload: String,
     pub controller: String,
     pub replicas: usize,
@@ -474,7 +484,6 @@ pub struct ReplicaRow {
 /// simulator predicts it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveRow {
-    pub experiment: String,
     pub policy: String,
     pub seed: u64,
     pub episode: usize,
@@ -489,5 +498,4 @@ pub struct LiveRow {
     pub heals: usize,
     pub mean_replicas: f64,
     pub wall_s: f64,
-    pub git_rev: String,
 }

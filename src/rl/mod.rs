@@ -1,5 +1,5 @@
 //! Reinforcement learning for autoscaling: the paper's environment and PPO. The controllers and
-//! the study that compares them are in [`crate::autoscale`].
+//! the study that compares them are in the `autoscale` module.
 //!
 //! - [`env`]: [`AutoscaleEnv`], the paper's MDP (a probe's latency and the pod count, equations 2
 //!   to 4, a stress test every k steps, resource penalty, automatic recovery scaling and

@@ -1,62 +1,81 @@
-//! The experiment runner: loads a spec and runs its stages in order, writing results as it goes.
+//! The experiment runner: loads a spec and runs its stages in order, each a short function that
+//! calls into the domain modules and writes its [`results`](crate::results) files.
+//!
+//! - [`experiment`]: what the stages share (spec, folder, stamp, task, fitted models).
+//! - `model_stage`, `artifacts_stage`, `fhe_stage`, `serve_stage`, `scaling_stage`, and `rl`
+//!   (the autoscaling study, and `rl-live` beside it): one module per stage.
 
-mod argmax_ledger;
 mod artifacts_stage;
+pub mod experiment;
 mod fhe_stage;
 mod model_stage;
-mod rl_live;
-mod rl_stage;
+mod rl;
 mod scaling_stage;
 mod serve_stage;
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::data::{self, DataLocator, MovieLens, Pool, Split, UserLikes};
+pub use crate::spec::Stage;
+pub use experiment::Experiment;
+
+use crate::data::DataArgs;
 use crate::fhe::Pipeline;
-use crate::model::{fit_tuned, Tuned};
-use crate::report::read::{ReproduceRow, StageRow};
+use crate::output::{append_row, emit, unix_now, CsvSink, Stamp, Table};
 use crate::report::Layout;
+use crate::results::files;
+use crate::results::runs::{ReproduceRow, StageRow};
 use crate::spec::{self, Spec};
 
-pub use crate::spec::Stage;
-
-/// What `cipherscale run` was asked to do.
-#[derive(Debug, Clone)]
+/// What `cipherscale run` is asked to do.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunOptions {
+    /// The experiment spec.
     pub spec: PathBuf,
+    /// Apply the spec's `quick:` profile: small sweeps that finish in minutes.
+    #[arg(long)]
     pub quick: bool,
-    /// Stages to run; empty means all.
+    /// Run only this stage (repeatable); all stages by default.
+    #[arg(long, value_name = "STAGE")]
     pub only: Vec<Stage>,
-    /// Results folder; defaults to `<root>/results/<spec name>/`.
+    /// Results folder instead of <root>/results/<spec name>/.
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Where `results/`, `plots/` and `paper/` live.
+    /// Folder holding results/, plots/ and paper/.
+    #[arg(long, value_name = "DIR", default_value = ".")]
     pub root: PathBuf,
-    pub data: DataLocator,
-    /// Only these (pipeline, width) cells of the `fhe` stage, replacing their rows in `fhe.csv`
-    /// and keeping the others; empty means all.
+    /// With --only fhe: measure only this cell (repeatable), e.g. glwe-argmax:5; its row of
+    /// fhe.csv is replaced and the other rows are kept.
+    #[arg(long = "cell", value_name = "PIPELINE:BITS", value_parser = parse_fhe_cell)]
     pub fhe_cells: Vec<(Pipeline, u32)>,
-    /// Overrides of the spec's `fhe.argmax.samples` and `budget_minutes`.
+    /// Held-out examples glwe-argmax checks per width (the spec's fhe.argmax.samples).
+    #[arg(long, value_name = "N")]
     pub argmax_samples: Option<usize>,
+    /// Wall-clock budget per glwe-argmax width (the spec's fhe.argmax.budget_minutes); the
+    /// checks accumulate in results/<name>/argmax_checks.csv across runs.
+    #[arg(long, value_name = "MINUTES")]
     pub argmax_minutes: Option<f64>,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
-/// Everything a stage needs: the spec, where to write, and the loaded task.
-pub struct Experiment {
-    pub spec: Spec,
-    pub out: PathBuf,
-    pub git_rev: String,
-    pub quick: bool,
-    pub pool: Pool,
-    pub users: Vec<UserLikes>,
-    /// The `fhe` cells to measure; empty means all of the spec's.
-    pub fhe_cells: Vec<(Pipeline, u32)>,
-    /// Models already fitted in this run, by split seed, so later stages reuse them.
-    fitted: RefCell<BTreeMap<u64, Tuned>>,
+impl RunOptions {
+    /// Every stage of `spec`, as `reproduce` runs it.
+    pub fn all_stages(spec: PathBuf, quick: bool, root: PathBuf, data: DataArgs) -> Self {
+        Self {
+            spec,
+            quick,
+            only: Vec::new(),
+            out: None,
+            root,
+            fhe_cells: Vec::new(),
+            argmax_samples: None,
+            argmax_minutes: None,
+            data,
+        }
+    }
 }
 
 /// A progress bar over a stage's `len` cells, labelled with the stage (hidden when stderr is not
@@ -71,15 +90,15 @@ fn stage_progress(stage: Stage, len: usize) -> indicatif::ProgressBar {
 /// file written.
 fn finish_stage(
     progress: indicatif::ProgressBar,
-    sink: crate::report::CsvSink,
-    tables: &[crate::report::Table],
+    sink: CsvSink,
+    tables: &[Table],
 ) -> anyhow::Result<()> {
     progress.finish_and_clear();
     let path = sink.finish()?;
     for table in tables {
-        crate::report::emit(table)?;
+        emit(table)?;
     }
-    crate::report::emit(format_args!("wrote {}", path.display()))?;
+    emit(format_args!("wrote {}", path.display()))?;
     Ok(())
 }
 
@@ -91,30 +110,40 @@ pub fn run(options: &RunOptions) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| Layout::under(&options.root).results.join(&spec.name));
-    let experiment = Experiment::prepare(spec, out, options)?;
-    let mut stages = if options.only.is_empty() {
-        experiment.spec.stages.clone()
-    } else {
-        options.only.clone()
-    };
-    stages.sort();
-    stages.dedup();
-    for stage in stages {
+    let mut experiment = Experiment::new(spec, out, options.quick, options.data.locator());
+    experiment.fhe_cells = options.fhe_cells.clone();
+    for stage in selected_stages(&experiment.spec, &options.only) {
         tracing::info!("stage {stage}: {}", experiment.spec.name);
         let started = Instant::now();
-        match stage {
-            Stage::Model => model_stage::run(&experiment),
-            Stage::Artifacts => artifacts_stage::run(&experiment),
-            Stage::Fhe => fhe_stage::run(&experiment),
-            Stage::Serve => serve_stage::run(&experiment),
-            Stage::Rl => rl_stage::run(&experiment),
-            Stage::RlLive => rl_live::run(&experiment),
-            Stage::Scaling => scaling_stage::run(&experiment),
-        }
-        .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
+        run_stage(&experiment, stage)
+            .with_context(|| format!("stage `{stage}` of {}", options.spec.display()))?;
         record_stage(&experiment, stage, started.elapsed())?;
     }
     Ok(())
+}
+
+/// `only` if given, else the spec's stages; in their fixed order, once each.
+fn selected_stages(spec: &Spec, only: &[Stage]) -> Vec<Stage> {
+    let mut stages = if only.is_empty() {
+        spec.stages.clone()
+    } else {
+        only.to_vec()
+    };
+    stages.sort();
+    stages.dedup();
+    stages
+}
+
+fn run_stage(experiment: &Experiment, stage: Stage) -> anyhow::Result<()> {
+    match stage {
+        Stage::Model => model_stage::run(experiment),
+        Stage::Artifacts => artifacts_stage::run(experiment),
+        Stage::Fhe => fhe_stage::run(experiment),
+        Stage::Serve => serve_stage::run(experiment),
+        Stage::Rl => rl::run(experiment),
+        Stage::RlLive => rl::live::run(experiment),
+        Stage::Scaling => scaling_stage::run(experiment),
+    }
 }
 
 /// The command line's `fhe` overrides, checked against the spec.
@@ -137,7 +166,7 @@ fn apply_overrides(spec: &mut Spec, options: &RunOptions) -> anyhow::Result<()> 
         options.only == [Stage::Fhe],
         "--cell measures cells of the fhe stage: add --only fhe"
     );
-    let cells = fhe_stage::cells(spec);
+    let cells = spec.fhe.cells(&spec.model.bit_widths);
     for (pipeline, bits) in &options.fhe_cells {
         anyhow::ensure!(
             cells.contains(&(*pipeline, *bits)),
@@ -170,25 +199,12 @@ pub fn parse_fhe_cell(text: &str) -> Result<(Pipeline, u32), String> {
 /// Appends the stage's wall time to `<out>/stages.csv` (the report shows the latest of each).
 fn record_stage(experiment: &Experiment, stage: Stage, took: Duration) -> anyhow::Result<()> {
     let row = StageRow {
-        experiment: experiment.spec.name.clone(),
         stage: stage.to_string(),
         quick: experiment.quick,
         finished_unix_s: unix_now(),
         wall_s: took.as_secs_f64(),
-        cores: cores(),
-        git_rev: experiment.git_rev.clone(),
     };
-    crate::report::append_row(&experiment.out.join("stages.csv"), &row)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    append_row(&experiment.out.join(files::STAGES), &row, &experiment.stamp)
 }
 
 /// Runs every spec's stages into `<root>/results/`, records the wall time in
@@ -197,28 +213,23 @@ pub fn reproduce(
     specs: &[PathBuf],
     quick: bool,
     root: &Path,
-    data: &DataLocator,
+    data: &DataArgs,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     for (i, spec) in specs.iter().enumerate() {
-        crate::report::emit(format_args!(
+        emit(format_args!(
             "== [{}/{}] {}{}",
             i + 1,
             specs.len(),
             spec.display(),
             if quick { " --quick" } else { "" }
         ))?;
-        run(&RunOptions {
-            spec: spec.clone(),
+        run(&RunOptions::all_stages(
+            spec.clone(),
             quick,
-            only: Vec::new(),
-            out: None,
-            root: root.to_owned(),
-            data: data.clone(),
-            fhe_cells: Vec::new(),
-            argmax_samples: None,
-            argmax_minutes: None,
-        })?;
+            root.to_owned(),
+            data.clone(),
+        ))?;
     }
     let layout = Layout::under(root);
     let names: Vec<String> = specs.iter().map(|s| s.display().to_string()).collect();
@@ -227,52 +238,94 @@ pub fn reproduce(
         quick,
         finished_unix_s: unix_now(),
         wall_s: started.elapsed().as_secs_f64(),
-        cores: cores(),
-        git_rev: crate::report::git_revision(),
     };
-    crate::report::append_row(&layout.results.join("reproduce.csv"), &row)?;
-    crate::report::emit(format_args!(
+    let path = layout.results.join(files::REPRODUCE);
+    append_row(&path, &row, &Stamp::here("reproduce"))?;
+    emit(format_args!(
         "== all specs in {}",
-        crate::report::duration(row.wall_s)
+        crate::output::duration(row.wall_s)
     ))?;
     crate::report::generate(&layout)?;
     Ok(())
 }
 
-impl Experiment {
-    fn prepare(spec: Spec, out: PathBuf, options: &RunOptions) -> anyhow::Result<Self> {
-        let dir = options.data.resolve()?;
-        let movielens = MovieLens::load(&dir, spec.data.dataset)?;
-        let pool = Pool::most_rated(&movielens, spec.data.movies)?;
-        let users = data::examples::liked_sets(&movielens, &pool, &spec.data);
-        tracing::info!(
-            "{}: {} ratings; pool of {} movies; {} users with >= {} liked",
-            dir.display(),
-            movielens.ratings.len(),
-            pool.len(),
-            users.len(),
-            spec.data.min_liked
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(only: &[Stage], cells: &[(Pipeline, u32)]) -> RunOptions {
+        let mut options = RunOptions::all_stages(
+            "experiments/x.yaml".into(),
+            false,
+            ".".into(),
+            DataArgs::default(),
         );
-        Ok(Self {
-            spec,
-            out,
-            git_rev: crate::report::git_revision(),
-            quick: options.quick,
-            fhe_cells: options.fhe_cells.clone(),
-            pool,
-            users,
-            fitted: RefCell::default(),
-        })
+        options.only = only.to_vec();
+        options.fhe_cells = cells.to_vec();
+        options
     }
 
-    /// The split for `seed`, and the model fitted on its training users (fitted once per run).
-    pub fn split_and_fit(&self, seed: u64) -> anyhow::Result<(Split, Tuned)> {
-        let split = Split::by_user(&self.users, self.spec.data.test_fraction, seed)?;
-        if let Some(tuned) = self.fitted.borrow().get(&seed) {
-            return Ok((split, tuned.clone()));
-        }
-        let tuned = fit_tuned(&split.train_users, self.pool.len(), &self.spec.model, seed)?;
-        self.fitted.borrow_mut().insert(seed, tuned.clone());
-        Ok((split, tuned))
+    fn spec() -> Spec {
+        spec::load_str(
+            "name: x\nseed: 7\nmodel: { bit_widths: [4, 8] }\n\
+             fhe: { pipelines: [glwe-packed, glwe-argmax], argmax: { bits: [4] } }\n",
+            std::path::Path::new("x.yaml"),
+            false,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cells_parse_as_pipeline_and_width_with_a_message_naming_the_bad_part() {
+        assert_eq!(
+            parse_fhe_cell("glwe-argmax:5"),
+            Ok((Pipeline::GlweArgmax, 5))
+        );
+        assert_eq!(parse_fhe_cell("lwe:8"), Ok((Pipeline::Lwe, 8)));
+        assert!(parse_fhe_cell("glwe-argmax")
+            .unwrap_err()
+            .contains("PIPELINE:BITS"));
+        assert!(parse_fhe_cell("ckks:4")
+            .unwrap_err()
+            .contains("`ckks`: not a pipeline"));
+        assert!(parse_fhe_cell("lwe:x")
+            .unwrap_err()
+            .contains("`x`: not a bit width"));
+    }
+
+    #[test]
+    fn overrides_replace_the_spec_and_cells_must_exist_and_come_with_only_fhe() {
+        let mut spec = spec();
+        let mut given = options(&[Stage::Fhe], &[(Pipeline::GlwePacked, 8)]);
+        given.argmax_samples = Some(3);
+        given.argmax_minutes = Some(1.5);
+        apply_overrides(&mut spec, &given).unwrap();
+        assert_eq!(spec.fhe.argmax.samples, 3);
+        assert_eq!(spec.fhe.argmax.budget_minutes, Some(1.5));
+
+        let missing = options(&[Stage::Fhe], &[(Pipeline::GlwePacked, 5)]);
+        let err = apply_overrides(&mut spec.clone(), &missing).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("glwe-packed:4, glwe-packed:8, glwe-argmax:4"),
+            "{err}"
+        );
+        let no_only = options(&[], &[(Pipeline::GlwePacked, 8)]);
+        let err = apply_overrides(&mut spec.clone(), &no_only).unwrap_err();
+        assert!(err.to_string().contains("add --only fhe"), "{err}");
+        let mut zero = options(&[], &[]);
+        zero.argmax_samples = Some(0);
+        assert!(apply_overrides(&mut spec.clone(), &zero).is_err());
+        zero.argmax_samples = None;
+        zero.argmax_minutes = Some(f64::NAN);
+        assert!(apply_overrides(&mut spec.clone(), &zero).is_err());
+    }
+
+    #[test]
+    fn stages_run_in_their_fixed_order_once_each() {
+        let spec = spec();
+        let only = [Stage::Rl, Stage::Model, Stage::Rl];
+        assert_eq!(selected_stages(&spec, &only), [Stage::Model, Stage::Rl]);
+        assert_eq!(selected_stages(&spec, &[]), Stage::ALL.to_vec());
     }
 }

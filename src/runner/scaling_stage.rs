@@ -5,42 +5,18 @@
 //! cluster with a node per replica. Writes `scaling.csv`.
 
 use anyhow::Context;
-use serde::Serialize;
 
-use super::serve_stage::{measure, servable, ServeRow};
-use super::Experiment;
+use super::serve_stage::servable;
+use super::{Experiment, Stage};
 use crate::data::Example;
 use crate::deploy::local::{LocalConfig, LocalDeployer};
 use crate::deploy::Deployer;
-use crate::report::{CsvSink, Table};
+use crate::load::closed_loop::{self, ClosedLoopRun};
+use crate::results::files;
+use crate::results::scaling::{self, Backend, ScalingRow};
 use crate::serve::Artifacts;
 use crate::sim::{Cluster, ClusterConfig, ServiceTime};
 use crate::spec::ServeCell;
-
-/// One row of `scaling.csv`: one circuit on N replicas, measured or simulated.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScalingRow {
-    pub experiment: String,
-    pub seed: u64,
-    pub pipeline: crate::fhe::Pipeline,
-    pub bits: u32,
-    /// `local` (measured here) or `sim-node-per-replica`.
-    pub backend: &'static str,
-    pub replicas: usize,
-    pub clients: usize,
-    pub requests: usize,
-    pub throughput_rps: f64,
-    /// Throughput over the same backend's one-replica throughput.
-    pub speedup: f64,
-    /// Speedup per replica: 1 is perfectly linear.
-    pub efficiency: f64,
-    pub latency_ms_median: f64,
-    pub latency_ms_p95: f64,
-    /// Answers that differ from the plaintext model's (local only).
-    pub wrong: usize,
-    pub cores: usize,
-    pub git_rev: String,
-}
 
 /// Seed of the simulated service times.
 const SIM_SEED: u64 = 11;
@@ -52,9 +28,9 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         return Ok(());
     }
     let (split, tuned) = experiment.split_and_fit(experiment.spec.seed)?;
-    let mut sink = CsvSink::create(&experiment.out.join("scaling.csv"))?;
+    let mut sink = experiment.sink(files::SCALING)?;
     let steps = spec.cells.len() * (1 + spec.replicas.len() + spec.simulated.len());
-    let progress = super::stage_progress(super::Stage::Scaling, steps);
+    let progress = super::stage_progress(Stage::Scaling, steps);
     let mut rows = Vec::new();
     for cell in &spec.cells {
         let (artifacts, served) = servable(experiment, &tuned, cell)?;
@@ -82,7 +58,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         }
         rows.extend(local_rows.into_iter().chain(simulated));
     }
-    super::finish_stage(progress, sink, &[summary_table(&rows)])
+    super::finish_stage(progress, sink, &[scaling::table(&rows)])
 }
 
 /// The one-replica one-client calibration, then every local replica count in turn.
@@ -93,65 +69,64 @@ fn measure_local(
     deployer: &mut LocalDeployer,
     examples: &[Example],
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<(ServeRow, Vec<ScalingRow>)> {
+) -> anyhow::Result<(ClosedLoopRun, Vec<ScalingRow>)> {
     let spec = &experiment.spec.scaling;
     deployer.deploy()?;
     deployer.scale(1)?;
     let endpoint = deployer
         .endpoint()
         .context("the local deployer has no endpoint")?;
-    progress.set_message(format!(
-        "{} {}b: calibrating on 1 replica, 1 client",
-        cell.pipeline, cell.bits
-    ));
-    let calibration = measure(&endpoint, artifacts, cell, 1, examples)?;
+    let circuit = format!("{} {}b", cell.pipeline, cell.bits);
+    progress.set_message(format!("{circuit}: calibrating on 1 replica, 1 client"));
+    let calibration = closed_loop::run(&endpoint, artifacts, cell.requests, 1, examples)?;
     progress.inc(1);
     let mut rows: Vec<ScalingRow> = Vec::new();
     for &replicas in &spec.replicas {
-        progress.set_message(format!(
-            "{} {}b: {replicas} local replicas",
-            cell.pipeline, cell.bits
-        ));
+        progress.set_message(format!("{circuit}: {replicas} local replicas"));
         deployer.scale(replicas)?;
         let clients = replicas * spec.clients_per_replica;
-        let load = ServeCell {
-            requests: cell.requests * replicas,
-            ..cell.clone()
-        };
-        let served = measure(&endpoint, artifacts, &load, clients, examples)?;
+        let requests = cell.requests * replicas;
+        let run = closed_loop::run(&endpoint, artifacts, requests, clients, examples)?;
         let single = rows
             .first()
-            .map_or(served.throughput_rps, |r| r.throughput_rps);
-        rows.push(ScalingRow {
-            backend: "local",
+            .map_or(run.throughput_rps, |r| r.throughput_rps);
+        rows.push(row(
+            experiment,
+            cell,
+            Backend::Local,
             replicas,
-            speedup: served.throughput_rps / single,
-            efficiency: served.throughput_rps / single / replicas as f64,
-            ..row_from(experiment, &served)
-        });
+            &run,
+            single,
+        ));
         progress.inc(1);
     }
     Ok((calibration, rows))
 }
 
-fn row_from(experiment: &Experiment, served: &ServeRow) -> ScalingRow {
+/// The row of `replicas` replicas that answered `run`, against `single` replica's throughput.
+fn row(
+    experiment: &Experiment,
+    cell: &ServeCell,
+    backend: Backend,
+    replicas: usize,
+    run: &ClosedLoopRun,
+    single: f64,
+) -> ScalingRow {
+    let speedup = run.throughput_rps / single;
     ScalingRow {
-        experiment: experiment.spec.name.clone(),
         seed: experiment.spec.seed,
-        pipeline: served.pipeline,
-        bits: served.bits,
-        backend: "local",
-        replicas: 1,
-        clients: served.clients,
-        requests: served.requests,
-        throughput_rps: served.throughput_rps,
-        speedup: 1.0,
-        efficiency: 1.0,
-        latency_ms_median: served.latency_ms_median,
-        latency_ms_p95: served.latency_ms_p95,
-        wrong: served.wrong,
-        cores: served.cores,
-        git_rev: experiment.git_rev.clone(),
+        pipeline: cell.pipeline,
+        bits: cell.bits,
+        backend,
+        replicas,
+        clients: run.clients,
+        requests: run.requests,
+        throughput_rps: run.throughput_rps,
+        speedup,
+        efficiency: speedup / replicas as f64,
+        latency_ms_median: run.latency_ms_median,
+        latency_ms_p95: run.latency_ms_p95,
+        wrong: run.wrong,
     }
 }
 
@@ -161,7 +136,7 @@ fn row_from(experiment: &Experiment, served: &ServeRow) -> ScalingRow {
 fn simulate(
     experiment: &Experiment,
     cell: &ServeCell,
-    calibration: &ServeRow,
+    calibration: &ClosedLoopRun,
     progress: &indicatif::ProgressBar,
 ) -> Vec<ScalingRow> {
     let service = ServiceTime::lognormal_from_quantiles(
@@ -169,64 +144,35 @@ fn simulate(
         calibration.latency_ms_p95 / 1e3,
     );
     let config = ClusterConfig::new(service);
-    let spec = &experiment.spec.scaling;
     let mut rows: Vec<ScalingRow> = Vec::new();
-    for &replicas in &spec.simulated {
-        let mut cluster = Cluster::with_ready_replicas(config.clone(), SIM_SEED, replicas);
+    for &replicas in &experiment.spec.scaling.simulated {
         let requests = cell.requests * replicas;
-        let latencies: Vec<f64> = cluster
-            .send(requests, f64::INFINITY)
-            .iter()
-            .filter_map(|o| o.latency())
-            .collect();
-        let makespan = latencies.iter().copied().fold(0.0, f64::max);
-        let throughput = latencies.len() as f64 / makespan;
-        let single = rows.first().map_or(throughput, |r| r.throughput_rps);
-        let ms: Vec<f64> = latencies.iter().map(|s| s * 1e3).collect();
-        rows.push(ScalingRow {
-            backend: "sim-node-per-replica",
+        let run = simulated_burst(&config, replicas, requests);
+        let single = rows
+            .first()
+            .map_or(run.throughput_rps, |r| r.throughput_rps);
+        rows.push(row(
+            experiment,
+            cell,
+            Backend::SimNodePerReplica,
             replicas,
-            clients: requests,
-            requests: latencies.len(),
-            throughput_rps: throughput,
-            speedup: throughput / single,
-            efficiency: throughput / single / replicas as f64,
-            latency_ms_median: crate::stats::percentile(&ms, 0.5),
-            latency_ms_p95: crate::stats::percentile(&ms, 0.95),
-            wrong: 0,
-            ..row_from(experiment, calibration)
-        });
+            &run,
+            single,
+        ));
         progress.inc(1);
     }
     rows
 }
 
-fn summary_table(rows: &[ScalingRow]) -> Table {
-    let mut table = Table::new(&[
-        "circuit",
-        "backend",
-        "replicas",
-        "clients",
-        "req/s",
-        "speedup",
-        "efficiency",
-        "latency ms",
-        "wrong",
-    ])
-    .align_left(0)
-    .align_left(1);
-    for r in rows {
-        table.row(vec![
-            format!("{} {}b", r.pipeline, r.bits),
-            r.backend.into(),
-            r.replicas.to_string(),
-            r.clients.to_string(),
-            format!("{:.2}", r.throughput_rps),
-            format!("{:.2}", r.speedup),
-            format!("{:.2}", r.efficiency),
-            format!("{:.1}", r.latency_ms_median),
-            r.wrong.to_string(),
-        ]);
-    }
-    table
+/// `requests` sent at once to `replicas` ready simulated replicas, as a closed-loop run with a
+/// client per request.
+fn simulated_burst(config: &ClusterConfig, replicas: usize, requests: usize) -> ClosedLoopRun {
+    let mut cluster = Cluster::with_ready_replicas(config.clone(), SIM_SEED, replicas);
+    let latencies_ms: Vec<f64> = cluster
+        .send(requests, f64::INFINITY)
+        .iter()
+        .filter_map(|o| Some(o.latency()? * 1e3))
+        .collect();
+    let makespan_s = latencies_ms.iter().copied().fold(0.0, f64::max) / 1e3;
+    ClosedLoopRun::from_latencies(requests, latencies_ms, makespan_s, 0)
 }

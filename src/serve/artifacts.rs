@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::fhe::dynamic::{self, Planned};
 use crate::fhe::{wire, Pipeline, Shape};
 use crate::model::QuantizedModel;
-use crate::report::write_atomic;
+use crate::output::write_atomic;
 
 /// Version of the artifact files; a server refuses other versions.
 pub const ARTIFACTS_VERSION: u32 = 1;
@@ -72,6 +72,21 @@ fn fingerprint_hex(circuit: &dyn Planned) -> String {
 }
 
 impl Artifacts {
+    /// The artifacts of `pipeline` at `bits` for the float `model` (quantized as that circuit
+    /// needs); `titles` name the model's outputs.
+    pub fn for_model(
+        pipeline: Pipeline,
+        bits: u32,
+        model: &crate::model::FloatModel,
+        titles: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        Self::build(
+            pipeline,
+            crate::fhe::quantize_for(model, pipeline, bits),
+            titles,
+        )
+    }
+
     /// Plans `pipeline` for `model`; `titles` name the model's outputs.
     pub fn build(
         pipeline: Pipeline,

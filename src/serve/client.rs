@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use super::{CircuitDescription, KeyId, KEY_HEADER};
 use crate::fhe::dynamic::{Planned, Session};
 use crate::fhe::MAX_RESPONSE_BYTES;
-use crate::report::write_atomic;
+use crate::output::write_atomic;
 
 /// An answer other than success, as the server gave it.
 #[derive(Debug, thiserror::Error)]

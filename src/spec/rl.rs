@@ -156,6 +156,22 @@ impl Default for SimSpec {
     }
 }
 
+impl SimSpec {
+    /// The simulated cluster of this spec, evaluating in `service` time per request.
+    pub fn cluster(&self, service: crate::sim::ServiceTime) -> crate::sim::ClusterConfig {
+        crate::sim::ClusterConfig {
+            service,
+            slots_per_replica: self.slots_per_replica,
+            host_slots: self.host_slots,
+            split: self.split,
+            startup_s: self.startup_s,
+            background_rps: self.background_rps,
+            queue_per_replica: None,
+            timeout_s: None,
+        }
+    }
+}
+
 /// The live run: episodes on local replicas, shorter than the simulated ones (wall time).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -84,6 +84,19 @@ fn t_975(df: usize) -> f64 {
     TABLE.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
 }
 
+/// `items` grouped by `key`, groups in the order their keys first appear.
+pub fn group_in_order<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<&T>)> {
+    let mut groups: Vec<(K, Vec<&T>)> = Vec::new();
+    for item in items {
+        let k = key(item);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(item),
+            None => groups.push((k, vec![item])),
+        }
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

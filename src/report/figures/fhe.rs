@@ -6,7 +6,9 @@ use std::path::Path;
 
 use super::chart::{save_panels, LineChart, Series};
 use super::Figure;
-use crate::report::read::{ExperimentResults, FheRow, ModelRow};
+use crate::results::fhe::FheRow;
+use crate::results::model::ModelRow;
+use crate::results::ExperimentResults;
 use crate::stats::{mean, Summary};
 
 pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Figure>> {
@@ -23,7 +25,7 @@ pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Fi
 
 /// Rows per pipeline, in the order pipelines first appear.
 fn by_pipeline(fhe: &[FheRow]) -> Vec<(String, Vec<&FheRow>)> {
-    crate::report::group_in_order(fhe, |r| r.pipeline.clone())
+    crate::stats::group_in_order(fhe, |r| r.pipeline.to_string())
 }
 
 fn latency(fhe: &[FheRow], dir: &Path) -> anyhow::Result<Figure> {
@@ -102,18 +104,18 @@ fn bytes(fhe: &[FheRow], dir: &Path) -> anyhow::Result<Figure> {
 }
 
 fn accuracy(model: &[ModelRow], dir: &Path) -> anyhow::Result<Figure> {
-    let mut variants: BTreeMap<&str, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
-    let mut flat: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut variants: BTreeMap<String, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
+    let mut flat: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for row in model {
         match row.bits {
             Some(bits) => variants
-                .entry(row.variant.as_str())
+                .entry(row.variant.to_string())
                 .or_default()
                 .entry(bits)
                 .or_default()
                 .push(row.hit_at_1),
             None => flat
-                .entry(row.variant.as_str())
+                .entry(row.variant.to_string())
                 .or_default()
                 .push(row.hit_at_1),
         }
@@ -141,11 +143,16 @@ fn accuracy(model: &[ModelRow], dir: &Path) -> anyhow::Result<Figure> {
                 (b as f64, spread.min, spread.max)
             })
             .collect();
-        chart = chart.series(Series::new(*variant, points).with_band(band).with_markers());
+        chart = chart.series(
+            Series::new(variant.as_str(), points)
+                .with_band(band)
+                .with_markers(),
+        );
     }
     for (variant, values) in &flat {
         let level = mean(values);
-        chart = chart.series(Series::new(*variant, vec![(lo, level), (hi, level)]).dashed());
+        chart =
+            chart.series(Series::new(variant.as_str(), vec![(lo, level), (hi, level)]).dashed());
     }
     let figure = Figure::new(
         dir,

@@ -18,7 +18,7 @@ pub use rl::workload_of_kind;
 
 use std::path::{Path, PathBuf};
 
-use super::read::ExperimentResults;
+use crate::results::ExperimentResults;
 
 /// Draws every figure the experiment's CSVs allow into `dir`; returns (file, caption) pairs in
 /// the order the report shows them.

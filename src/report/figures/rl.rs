@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::chart::{save_panels, save_stacked, Bar, BarChart, LineChart, Series};
 use super::Figure;
-use crate::report::read::{ExperimentResults, SummaryRow, TrainRow};
+use crate::results::autoscale::{StepRow, SummaryRow, TrainRow};
+use crate::results::ExperimentResults;
 use crate::stats::{mean, Summary};
 
 /// The name of the first workload of `kind` (`bursts`, `trace`, ...), if the study ran one.
@@ -98,7 +99,7 @@ impl Metric {
 
 /// Agents trained for as many episodes as the first one (the paper's budget), in file order.
 fn paper_budget_agents(train: &[TrainRow]) -> Vec<String> {
-    let agents = crate::report::group_in_order(train, |r| r.policy.clone());
+    let agents = crate::stats::group_in_order(train, |r| r.policy.clone());
     let episodes = |rows: &[&TrainRow]| rows.iter().map(|r| r.episode + 1).max().unwrap_or(0);
     let budget = episodes(&agents[0].1);
     agents
@@ -276,7 +277,7 @@ fn trace_day(
     let shown = ["static", "hpa", "queue", "mpc", "oracle"];
     let hours = |t: f64, day: f64| 24.0 * t / day;
     let day = rows.iter().map(|s| s.time_s).fold(0.0, f64::max).max(1.0);
-    let by_controller = crate::report::group_in_order(&rows, |s| s.controller.clone());
+    let by_controller = crate::stats::group_in_order(&rows, |s| s.controller.clone());
     let chosen_static = results
         .summary
         .iter()
@@ -318,7 +319,7 @@ fn trace_day(
         arrivals = arrivals.series(Series::new("arrivals", points));
     }
     for (controller, rows) in by_controller.iter().filter(|(c, _)| keep(c)) {
-        let pick = |f: fn(&&crate::report::read::StepRow) -> f64| -> Vec<(f64, f64)> {
+        let pick = |f: fn(&&StepRow) -> f64| -> Vec<(f64, f64)> {
             rows.iter().map(|s| (hours(s.time_s, day), f(s))).collect()
         };
         replicas = replicas.series(Series::new(

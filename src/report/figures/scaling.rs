@@ -5,15 +5,17 @@ use std::path::Path;
 
 use super::chart::{save_panels, LineChart, Series};
 use super::Figure;
-use crate::report::read::{ExperimentResults, ScalingRow};
+use crate::results::scaling::{Backend, ScalingRow};
+use crate::results::ExperimentResults;
 
 pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Figure>> {
-    let Some(scaling) = results.scaling.as_ref().filter(|s| !s.is_empty()) else {
+    let Some(stamped) = results.scaling.as_ref().filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
+    let scaling: Vec<ScalingRow> = stamped.iter().map(|(r, _)| r.clone()).collect();
     let local_most = scaling
         .iter()
-        .filter(|r| r.backend == "local")
+        .filter(|r| r.backend == Backend::Local)
         .map(|r| r.replicas)
         .max()
         .unwrap_or(1) as f64;
@@ -28,12 +30,12 @@ pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Fi
         "speedup / replicas",
     );
     // Local curves first, so that each keeps its colour in both panels.
-    let mut curves = curves(scaling);
-    curves.sort_by_key(|(_, rows)| rows[0].backend != "local");
+    let mut curves = curves(&scaling);
+    curves.sort_by_key(|(_, rows)| rows[0].backend != Backend::Local);
     for (label, rows) in curves {
         let points =
             |f: fn(&ScalingRow) -> f64| rows.iter().map(|r| (r.replicas as f64, f(r))).collect();
-        if rows[0].backend == "local" {
+        if rows[0].backend == Backend::Local {
             speedup = speedup.series(Series::new(&label, points(|r| r.speedup)).with_markers());
         }
         efficiency = efficiency.series(Series::new(label, points(|r| r.efficiency)).with_markers());
@@ -48,7 +50,7 @@ pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Fi
              {}-core machine (they share its cores). Right: speedup per replica, measured and \
              simulated with a node per replica (each with its own cores; near-linear by \
              construction, bent only by uneven service times).",
-            scaling[0].cores
+            stamped[0].1.cores
         ),
     );
     save_panels(&figure.path, &[speedup, efficiency])?;
@@ -57,7 +59,7 @@ pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Fi
 
 /// One curve per circuit and backend, in file order.
 fn curves(rows: &[ScalingRow]) -> Vec<(String, Vec<&ScalingRow>)> {
-    crate::report::group_in_order(rows, |r| {
+    crate::stats::group_in_order(rows, |r| {
         format!("{} {}b, {}", r.pipeline, r.bits, r.backend)
     })
 }

@@ -3,28 +3,40 @@
 //! the simulator's prediction for the same workload seeds: the sim-to-real gap. Writes
 //! `rl_live.csv`.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{ensure, Context};
 
-use super::rl_stage::{calibrate, cluster_config};
-use super::Experiment;
+use super::calibrate;
 use crate::autoscale::agent::PpoController;
 use crate::autoscale::arenas::BurstsArena;
 use crate::autoscale::paper::PaperEnv;
 use crate::autoscale::protocol::checkpoint_file;
 use crate::autoscale::{feature_count, run_episode, ScalingEnv};
 use crate::deploy::local::LocalConfig;
-use crate::report::{CsvSink, Table};
+use crate::output::{emit, Table};
 use crate::results::autoscale::LiveRow;
+use crate::results::files;
 use crate::rl::backend::SimBackend;
 use crate::rl::live::LiveBackend;
 use crate::rl::ppo::Ppo;
 use crate::rl::EnvConfig;
+use crate::runner::{Experiment, Stage};
 use crate::sim::ClusterConfig;
-use crate::spec::LiveSpec;
+use crate::spec::{AgentSpec, LiveSpec};
 use crate::stats::mean;
 use crate::workload::{Split, WorkloadSpec};
+
+/// What the live run compares: the tested agent's checkpoint, the live episodes' environment,
+/// and the simulated cluster that predicts them.
+struct Comparison {
+    agent: AgentSpec,
+    checkpoint: PathBuf,
+    seed: u64,
+    env: EnvConfig,
+    sim: ClusterConfig,
+}
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let rl = &experiment.spec.rl;
@@ -32,11 +44,18 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         tracing::info!("no rl.live in the spec: nothing to run live");
         return Ok(());
     };
+    let comparison = plan(experiment, live)?;
+    let mut backend = start_replicas(experiment)?;
+    let result = compare_on(experiment, live, &comparison, &mut backend);
+    let stopped = backend.teardown();
+    result.and(stopped)
+}
+
+/// The first agent trained on the `bursts` workload, its first seed, on the live episodes'
+/// length, beside the calibrated simulator with this machine's evaluation slots.
+fn plan(experiment: &Experiment, live: &LiveSpec) -> anyhow::Result<Comparison> {
+    let rl = &experiment.spec.rl;
     let (service, _) = calibrate(&experiment.out, rl)?;
-    let sim = ClusterConfig {
-        host_slots: Some(live.host_slots),
-        ..cluster_config(rl, service)
-    };
     let bursts = rl
         .workloads
         .iter()
@@ -47,49 +66,51 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         .into_iter()
         .next()
         .context("no agent trains on the `bursts` workload")?;
-    let env = EnvConfig {
-        steps: live.steps,
-        step_interval_s: live.step_interval_s,
-        ..rl.env.clone()
-    };
     let seed = *rl.seeds.first().context("rl.seeds is empty")?;
-    let mut backend = start_replicas(experiment)?;
-    let result = (|| {
-        let mut live_env = PaperEnv::new(
-            env.clone(),
-            &mut backend,
-            sim.replica_capacity_rps(),
-            sim.startup_s,
-        )?;
-        let mut sim_env = PaperEnv::new(
-            env,
-            SimBackend::new(sim.clone()),
-            sim.replica_capacity_rps(),
-            sim.startup_s,
-        )?;
-        let checkpoint =
-            experiment
-                .out
-                .join("rl")
-                .join(checkpoint_file(&bursts.name(), &agent.name, seed));
-        let mut policy = trained_policy(experiment, &agent, &checkpoint, seed, sim_env.limits())?;
-        compare(
-            experiment,
-            live,
-            &mut live_env,
-            &mut sim_env,
-            &mut policy,
-            seed,
-        )
-    })();
-    let stopped = backend.teardown();
-    result.and(stopped)
+    let checkpoint = checkpoint_file(&bursts.name(), &agent.name, seed);
+    Ok(Comparison {
+        checkpoint: experiment.out.join("rl").join(checkpoint),
+        agent,
+        seed,
+        env: EnvConfig {
+            steps: live.steps,
+            step_interval_s: live.step_interval_s,
+            ..rl.env.clone()
+        },
+        sim: ClusterConfig {
+            host_slots: Some(live.host_slots),
+            ..rl.cluster.cluster(service)
+        },
+    })
+}
+
+/// The trained policy on the live replicas of `backend` and on the simulator, episode by episode.
+fn compare_on(
+    experiment: &Experiment,
+    live: &LiveSpec,
+    c: &Comparison,
+    backend: &mut LiveBackend,
+) -> anyhow::Result<()> {
+    let (capacity, startup) = (c.sim.replica_capacity_rps(), c.sim.startup_s);
+    let mut live_env = PaperEnv::new(c.env.clone(), backend, capacity, startup)?;
+    let sim_backend = SimBackend::new(c.sim.clone());
+    let mut sim_env = PaperEnv::new(c.env.clone(), sim_backend, capacity, startup)?;
+    let limits = sim_env.limits();
+    let mut policy = trained_policy(experiment, &c.agent, &c.checkpoint, c.seed, limits)?;
+    compare(
+        experiment,
+        live,
+        &mut live_env,
+        &mut sim_env,
+        &mut policy,
+        c.seed,
+    )
 }
 
 /// The agent's policy saved at `path` by the `rl` stage.
 fn trained_policy(
     experiment: &Experiment,
-    agent: &crate::spec::AgentSpec,
+    agent: &AgentSpec,
     path: &std::path::Path,
     seed: u64,
     limits: &crate::autoscale::Limits,
@@ -141,8 +162,8 @@ fn compare(
     policy: &mut PpoController,
     seed: u64,
 ) -> anyhow::Result<()> {
-    let mut sink = CsvSink::create(&experiment.out.join("rl_live.csv"))?;
-    let progress = super::stage_progress(super::Stage::RlLive, live.episodes);
+    let mut sink = experiment.sink(files::RL_LIVE)?;
+    let progress = crate::runner::stage_progress(Stage::RlLive, live.episodes);
     let (mut live_latency, mut sim_latency) = (Vec::new(), Vec::new());
     for episode in 0..live.episodes {
         let workload = BurstsArena::seed(Split::Test, episode);
@@ -152,7 +173,6 @@ fn compare(
         let predicted = run_episode(sim_env, policy, &workload)?;
         for (backend, m, wall) in [("live", &measured, wall_s), ("sim", &predicted, 0.0)] {
             sink.push(&LiveRow {
-                experiment: experiment.spec.name.clone(),
                 policy: policy.name.clone(),
                 seed,
                 episode,
@@ -165,7 +185,6 @@ fn compare(
                 heals: m.heals,
                 mean_replicas: m.mean_replicas,
                 wall_s: wall,
-                git_rev: experiment.git_rev.clone(),
             })?;
         }
         live_latency.push(measured.mean_latency_s);
@@ -174,8 +193,8 @@ fn compare(
     }
     progress.finish_and_clear();
     let path = sink.finish()?;
-    crate::report::emit(gap_table(&live_latency, &sim_latency))?;
-    crate::report::emit(format_args!("wrote {}", path.display()))?;
+    emit(gap_table(&live_latency, &sim_latency))?;
+    emit(format_args!("wrote {}", path.display()))?;
     Ok(())
 }
 

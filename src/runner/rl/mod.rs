@@ -8,59 +8,55 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::Experiment;
+pub mod live;
+
+use super::{Experiment, Stage};
 use crate::autoscale::arenas::{BurstsArena, OpenLoopArena};
 use crate::autoscale::open_loop::OpenLoopEnv;
 use crate::autoscale::protocol::{self, AgentPlan, Outcome, Plan};
 use crate::autoscale::summary::{equals_static, summarize};
-use crate::report::{read, CsvSink, Table};
+use crate::output::{emit, read_rows, CsvSink, Table};
 use crate::results::autoscale::{
-    CollapseRow, EvalKey, EvalRow, ReplicaRow, Stamp, StepRow, SummaryRow, TrainRow, TuningRow,
+    self, CollapseRow, EvalKey, EvalRow, ReplicaRow, StepRow, SummaryRow, TrainRow, TuningRow,
     WorkloadRow,
 };
+use crate::results::fhe::FheRow;
+use crate::results::files;
+use crate::results::serve::ServeRow;
 use crate::sim::{ClusterConfig, ServiceTime};
 use crate::spec::RlSpec;
+use crate::stats::group_in_order;
 use crate::workload::{Workload, WorkloadSpec};
 
 /// The files of this stage, in the order they are written.
 const FILES: [&str; 8] = [
-    "rl_workloads.csv",
-    "rl_tuning.csv",
-    "rl_train.csv",
-    "rl_eval.csv",
-    "rl_summary.csv",
-    "rl_diagnostics.csv",
-    "rl_steps.csv",
-    "rl_replicas.csv",
+    files::RL_WORKLOADS,
+    files::RL_TUNING,
+    files::RL_TRAIN,
+    files::RL_EVAL,
+    files::RL_SUMMARY,
+    files::RL_DIAGNOSTICS,
+    files::RL_STEPS,
+    files::RL_REPLICAS,
 ];
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let rl = &experiment.spec.rl;
     let (service, source) = calibrate(&experiment.out, rl)?;
     tracing::info!("rl: simulator calibrated from {source}: {service:?}");
-    let cluster = cluster_config(rl, service);
-    let progress = super::stage_progress(super::Stage::Rl, rl.workloads.len());
+    let cluster = rl.cluster.cluster(service);
+    let progress = super::stage_progress(Stage::Rl, rl.workloads.len());
     let mut sinks = FILES
         .iter()
-        .map(|f| CsvSink::create(&experiment.out.join(f)))
+        .map(|f| experiment.sink(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let stamp = Stamp {
-        experiment: &experiment.spec.name,
-        git_rev: &experiment.git_rev,
-    };
     let mut tables = Vec::new();
     let mut beaten = Vec::new();
     for workload in &rl.workloads {
         let say = |message: String| progress.set_message(message);
         let outcome = study(experiment, workload, &cluster, &say)
             .with_context(|| format!("workload `{}`", workload.name()))?;
-        tables.push(write(
-            &stamp,
-            &outcome,
-            workload.kind(),
-            &source,
-            &mut sinks,
-        )?);
+        tables.push(write(&outcome, workload.kind(), &source, &mut sinks)?);
         beaten.extend(
             outcome
                 .oracle_beaten
@@ -71,11 +67,11 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
     for sink in sinks {
-        crate::report::emit(format_args!("wrote {}", sink.finish()?.display()))?;
+        emit(format_args!("wrote {}", sink.finish()?.display()))?;
     }
     for (title, table) in &tables {
-        crate::report::emit(title)?;
-        crate::report::emit(table)?;
+        emit(title)?;
+        emit(table)?;
     }
     if !beaten.is_empty() {
         bail!(
@@ -135,9 +131,8 @@ fn study(
     }
 }
 
-/// Writes one workload's rows to the stage's files; returns its summary table.
+/// Writes one workload's rows to the stage's files; returns its summary table and title.
 fn write(
-    stamp: &Stamp,
     outcome: &Outcome,
     kind: &str,
     source: &str,
@@ -146,101 +141,65 @@ fn write(
     let w = outcome.workload.as_str();
     let (workload, summaries) =
         summarize(outcome, 7).context("the study tested no static count or no oracle")?;
-    sinks[0].push(&WorkloadRow::new(stamp, &workload, kind, source))?;
+    sinks[0].push(&WorkloadRow::new(&workload, kind, source))?;
     for t in &outcome.tuned {
-        sinks[1].push(&TuningRow::new(stamp, w, t))?;
+        sinks[1].push(&TuningRow::new(w, t))?;
     }
-    write_training(stamp, outcome, kind, &mut sinks[2])?;
+    write_training(outcome, kind, &mut sinks[2])?;
     for tested in &outcome.tested {
-        for (seed, runs) in &tested.runs {
-            for (episode, m) in runs.iter().enumerate() {
-                let key = EvalKey {
-                    workload: w,
-                    controller: &tested.controller,
-                    kind: tested.kind,
-                    seed: *seed,
-                    episode,
-                    label: &outcome.test_labels[episode],
-                };
-                sinks[3].push(&EvalRow::new(stamp, key, m))?;
-            }
-        }
-        if tested.kind == "ppo" {
-            let same = equals_static(outcome, tested);
-            for (((seed, _), collapse), same) in tested.runs.iter().zip(&tested.collapse).zip(same)
-            {
-                sinks[5].push(&CollapseRow::new(
-                    stamp,
-                    w,
-                    &tested.controller,
-                    *seed,
-                    collapse,
-                    same,
-                ))?;
-            }
-        }
-        write_steps(stamp, outcome, tested, &mut sinks[6])?;
-        write_replicas(stamp, w, tested, &mut sinks[7])?;
+        write_tested(outcome, tested, sinks)?;
     }
-    let mut table = Table::new(&[
-        "controller",
-        "IQM cost [95% CI]",
-        "score [95% CI]",
-        "P(beats static)",
-        "violations/ep",
-        "replicas",
-        "constant seeds",
-    ])
-    .align_left(0);
     for s in &summaries {
-        sinks[4].push(&SummaryRow::new(stamp, w, s))?;
-        if s.kind == "static" && !s.chosen {
-            continue;
-        }
-        table.row(vec![
-            s.controller.clone(),
-            s.cost.show(4),
-            s.score.show(2),
-            s.vs_static
-                .map_or("-".into(), |p| format!("{:.2}", p.estimate)),
-            format!("{:.1}", s.violations_per_episode),
-            format!("{:.2}", s.mean_replicas),
-            if s.kind == "ppo" {
-                format!("{}/{}", s.constant_runs, s.runs)
-            } else {
-                "-".into()
-            },
-        ]);
+        sinks[4].push(&SummaryRow::new(w, s))?;
     }
-    let title = format!(
-        "{w}: {} test episodes, best static {} (chosen on validation), oracle saves {:.0}%{}",
-        workload.episodes,
-        workload.best_static,
-        100.0 * workload.gap_share,
-        if workload.informative {
-            ""
-        } else {
-            " (under 20%: not informative)"
+    Ok((
+        autoscale::summary_title(&workload),
+        autoscale::summary_table(&summaries),
+    ))
+}
+
+/// One tested controller's episodes, collapse diagnostics (PPO), first test episode step by
+/// step, and replica histogram.
+fn write_tested(
+    outcome: &Outcome,
+    tested: &protocol::Tested,
+    sinks: &mut [CsvSink],
+) -> anyhow::Result<()> {
+    let w = outcome.workload.as_str();
+    for (seed, runs) in &tested.runs {
+        for (episode, m) in runs.iter().enumerate() {
+            let key = EvalKey {
+                workload: w,
+                controller: &tested.controller,
+                kind: tested.kind,
+                seed: *seed,
+                episode,
+                label: &outcome.test_labels[episode],
+            };
+            sinks[3].push(&EvalRow::new(key, m))?;
         }
-    );
-    Ok((title, table))
+    }
+    if tested.kind == "ppo" {
+        let same = equals_static(outcome, tested);
+        for (((seed, _), collapse), same) in tested.runs.iter().zip(&tested.collapse).zip(same) {
+            let row = CollapseRow::new(w, &tested.controller, *seed, collapse, same);
+            sinks[5].push(&row)?;
+        }
+    }
+    write_steps(outcome, tested, &mut sinks[6])?;
+    write_replicas(w, tested, &mut sinks[7])
 }
 
 /// Training episodes: each on the paper's bursts, in blocks of 10 on the open-loop workloads
 /// (thousands of day-long episodes).
-fn write_training(
-    stamp: &Stamp,
-    outcome: &Outcome,
-    kind: &str,
-    sink: &mut CsvSink,
-) -> anyhow::Result<()> {
+fn write_training(outcome: &Outcome, kind: &str, sink: &mut CsvSink) -> anyhow::Result<()> {
     let block = if kind == "bursts" { 1 } else { 10 };
-    let runs = crate::report::group_in_order(&outcome.trained, |t| (t.agent.clone(), t.seed));
+    let runs = group_in_order(&outcome.trained, |t| (t.agent.clone(), t.seed));
     for ((agent, seed), episodes) in runs {
         for (i, chunk) in episodes.chunks(block).enumerate() {
             let metrics: Vec<_> = chunk.iter().map(|t| &t.metrics).collect();
             let who = (outcome.workload.as_str(), agent.as_str(), seed);
-            sink.push(&TrainRow::new(stamp, who, i * block, &metrics))?;
+            sink.push(&TrainRow::new(who, i * block, &metrics))?;
         }
     }
     Ok(())
@@ -248,7 +207,6 @@ fn write_training(
 
 /// The first test episode step by step (the first seed for PPO).
 fn write_steps(
-    stamp: &Stamp,
     outcome: &Outcome,
     tested: &protocol::Tested,
     sink: &mut CsvSink,
@@ -262,13 +220,12 @@ fn write_steps(
     let label = outcome.test_labels.first().map_or("", String::as_str);
     for (step, trace) in first.steps.iter().enumerate() {
         let who = (outcome.workload.as_str(), tested.controller.as_str(), label);
-        sink.push(&StepRow::new(stamp, who, step, trace))?;
+        sink.push(&StepRow::new(who, step, trace))?;
     }
     Ok(())
 }
 
 fn write_replicas(
-    stamp: &Stamp,
     workload: &str,
     tested: &protocol::Tested,
     sink: &mut CsvSink,
@@ -284,7 +241,6 @@ fn write_replicas(
     let total: usize = histogram.values().sum();
     for (replicas, steps) in histogram {
         sink.push(&ReplicaRow {
-            experiment: stamp.experiment.into(),
             workload: workload.into(),
             controller: tested.controller.clone(),
             replicas,
@@ -295,27 +251,13 @@ fn write_replicas(
     Ok(())
 }
 
-/// The simulated cluster of the spec with the measured service time.
-pub fn cluster_config(rl: &RlSpec, service: ServiceTime) -> ClusterConfig {
-    ClusterConfig {
-        service,
-        slots_per_replica: rl.cluster.slots_per_replica,
-        host_slots: rl.cluster.host_slots,
-        split: rl.cluster.split,
-        startup_s: rl.cluster.startup_s,
-        background_rps: rl.cluster.background_rps,
-        queue_per_replica: None,
-        timeout_s: None,
-    }
-}
-
 /// The service time of the spec's calibration circuit: client latency with one client from
 /// `serve.csv` if measured, else evaluation time from `fhe.csv`, as a lognormal through the
 /// measured median and 95th percentile.
-pub fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String)> {
-    let (pipeline, bits) = (rl.calibrate.pipeline.to_string(), rl.calibrate.bits);
-    let serve = out.join("serve.csv");
-    if let Some(row) = read::optional::<read::ServeRow>(&serve)?
+pub(super) fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String)> {
+    let (pipeline, bits) = (rl.calibrate.pipeline, rl.calibrate.bits);
+    let serve = out.join(files::SERVE);
+    if let Some(row) = read_rows::<ServeRow>(&serve)?
         .unwrap_or_default()
         .into_iter()
         .find(|r| r.pipeline == pipeline && r.bits == bits && r.clients == 1)
@@ -329,8 +271,8 @@ pub fn calibrate(out: &Path, rl: &RlSpec) -> anyhow::Result<(ServiceTime, String
             format!("{} ({pipeline} {bits}b, 1 client)", serve.display()),
         ));
     }
-    let fhe = out.join("fhe.csv");
-    if let Some(row) = read::optional::<read::FheRow>(&fhe)?
+    let fhe = out.join(files::FHE);
+    if let Some(row) = read_rows::<FheRow>(&fhe)?
         .unwrap_or_default()
         .into_iter()
         .find(|r| r.pipeline == pipeline && r.bits == bits)

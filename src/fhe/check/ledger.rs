@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Example;
 use crate::model::QuantizedModel;
+use crate::output::{append_row, read_rows, unix_now, Stamp};
 
 /// Examples a run evaluates at least, re-checking ones the ledger holds when it lacks none, so
 /// that every run measures latency on this machine.
@@ -39,7 +40,6 @@ pub struct CheckRow {
     pub decrypted: i64,
     pub eval_ms: f64,
     pub finished_unix_s: u64,
-    pub git_rev: String,
 }
 
 /// What the rows of one circuit, model and split must match.
@@ -79,6 +79,8 @@ fn fingerprint(model: &QuantizedModel) -> String {
 pub struct Ledger {
     path: PathBuf,
     key: CheckKey,
+    /// The stamp of the rows this run appends.
+    stamp: Stamp,
     /// Valid checks by example: (user, hidden movie).
     checks: BTreeMap<(u32, usize), Vec<CheckRow>>,
 }
@@ -92,16 +94,24 @@ pub struct Tally {
     pub hits: usize,
 }
 
+impl Tally {
+    /// The share of examples whose decrypted top pick is the plaintext one.
+    pub fn agreement(&self) -> f64 {
+        self.agree as f64 / self.examples.max(1) as f64
+    }
+}
+
 impl Ledger {
     /// Loads the rows of `path` (absent: none) that still hold for `key` on `samples`, whose
     /// plaintext answers `expected` gives.
     pub fn open(
         path: &Path,
         key: CheckKey,
+        stamp: Stamp,
         samples: &[Example],
         expected: impl Fn(&Example) -> i64,
     ) -> anyhow::Result<Self> {
-        let rows: Vec<CheckRow> = crate::report::read::optional(path)?.unwrap_or_default();
+        let rows: Vec<CheckRow> = read_rows(path)?.unwrap_or_default();
         let current: BTreeMap<(u32, usize), i64> = samples
             .iter()
             .map(|e| ((e.user, e.label), expected(e)))
@@ -125,6 +135,7 @@ impl Ledger {
         Ok(Self {
             path: path.to_owned(),
             key,
+            stamp,
             checks,
         })
     }
@@ -149,7 +160,6 @@ impl Ledger {
         expected: i64,
         decrypted: i64,
         eval_ms: f64,
-        git_rev: &str,
     ) -> anyhow::Result<()> {
         let row = CheckRow {
             bits: self.key.bits,
@@ -161,10 +171,9 @@ impl Ledger {
             expected,
             decrypted,
             eval_ms,
-            finished_unix_s: super::unix_now(),
-            git_rev: git_rev.to_owned(),
+            finished_unix_s: unix_now(),
         };
-        crate::report::append_row(&self.path, &row)?;
+        append_row(&self.path, &row, &self.stamp)?;
         self.checks
             .entry((row.user, row.label))
             .or_default()
@@ -214,7 +223,7 @@ mod tests {
         let samples: Vec<Example> = (0..8).map(|i| example(i / 2, 3 + i as usize % 2)).collect();
         let answer = |e: &Example| i64::from(e.label == 3) * 3;
 
-        let mut ledger = Ledger::open(&path, key(), &samples, answer).unwrap();
+        let mut ledger = Ledger::open(&path, key(), Stamp::default(), &samples, answer).unwrap();
         assert_eq!(ledger.schedule(&samples).len(), 8);
         for e in &samples[..6] {
             // (2, 3) decrypts wrong; the others with label 3 hit it: (0, 3) and (1, 3).
@@ -223,10 +232,10 @@ mod tests {
             } else {
                 answer(e)
             };
-            ledger.record(e, answer(e), got, 1.0, "rev").unwrap();
+            ledger.record(e, answer(e), got, 1.0).unwrap();
         }
 
-        let ledger = Ledger::open(&path, key(), &samples, answer).unwrap();
+        let ledger = Ledger::open(&path, key(), Stamp::default(), &samples, answer).unwrap();
         let pairs = |v: Vec<&Example>| v.iter().map(|e| (e.user, e.label)).collect::<Vec<_>>();
         // The two unchecked examples first, then three re-checks to reach MIN_TIMED.
         let order = [(3, 3), (3, 4), (0, 3), (0, 4), (1, 3)];
@@ -248,16 +257,17 @@ mod tests {
             ..key()
         };
         assert_eq!(
-            Ledger::open(&path, other, &samples, answer)
+            Ledger::open(&path, other, Stamp::default(), &samples, answer)
                 .unwrap()
                 .tally()
                 .examples,
             0
         );
-        let changed = Ledger::open(&path, key(), &samples, |e| answer(e) + 1).unwrap();
+        let changed =
+            Ledger::open(&path, key(), Stamp::default(), &samples, |e| answer(e) + 1).unwrap();
         assert_eq!(changed.tally().examples, 0);
         // An example no longer held out is not counted either.
-        let fewer = Ledger::open(&path, key(), &samples[..2], answer).unwrap();
+        let fewer = Ledger::open(&path, key(), Stamp::default(), &samples[..2], answer).unwrap();
         assert_eq!(fewer.tally().examples, 2);
     }
 
