@@ -433,6 +433,7 @@ fn extent(values: &[f64]) -> (f64, f64) {
 mod tests {
     use super::*;
     use crate::fhe::Pipeline;
+    use crate::results::model::tests::row as model;
     use crate::stats::compare::Interval;
 
     fn fhe(pipeline: Pipeline, bits: u32, eval_ms: f64, rss: f64, bytes: u64) -> FheRow {
@@ -501,22 +502,6 @@ mod tests {
             packing_memory(&pair(90.0, 90)).verdict,
             Verdict::DoesNotHold
         );
-    }
-
-    fn model(seed: u64, variant: Variant, bits: Option<u32>, hit_at_1: f64) -> ModelRow {
-        ModelRow {
-            seed,
-            variant,
-            bits,
-            hit_at_1,
-            hit_at_5: 0.5,
-            top1_agreement_with_float: 0.9,
-            examples: 100,
-            train_examples: 400,
-            movies: 50,
-            accumulator_bits: None,
-            l2: Some(1.0),
-        }
     }
 
     #[test]

@@ -95,10 +95,11 @@ pub fn table(rows: &[ModelRow]) -> Table {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(seed: u64, variant: Variant, bits: Option<u32>, hit_at_1: f64) -> ModelRow {
+    /// A row with the given keys and hit@1, the rest plausible.
+    pub(crate) fn row(seed: u64, variant: Variant, bits: Option<u32>, hit_at_1: f64) -> ModelRow {
         ModelRow {
             seed,
             variant,
