@@ -36,6 +36,8 @@
 //! - [`autoscale`]: the autoscaling study: controllers (static, HPA v2, KEDA-style queue,
 //!   latency rule, forecast sizer, MPC, PPO, oracle), the open-loop environment, and the
 //!   protocol that tunes on validation, trains on train and tests once.
+//! - [`capacity`]: what a circuit costs to serve: the cheapest deployment for a load, a latency
+//!   objective and a client count (M/G/c with measured service times), checked in the simulator.
 //!
 //! Above the domains:
 //!
@@ -51,6 +53,7 @@
 //!   it and prints errors.
 
 pub mod autoscale;
+pub mod capacity;
 pub mod cli;
 pub mod data;
 pub mod deploy;

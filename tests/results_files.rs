@@ -10,6 +10,7 @@ use cipherscale::results::autoscale::{
     WorkloadRow,
 };
 use cipherscale::results::bench::{CartPoleRow, LoadOverheadRow};
+use cipherscale::results::capacity::CapacityRow;
 use cipherscale::results::fhe::FheRow;
 use cipherscale::results::model::ModelRow;
 use cipherscale::results::runs::{ReproduceRow, StageRow};
@@ -73,6 +74,7 @@ fn read_by_name(path: &Path) -> usize {
         files::RL_STEPS => rows::<StepRow>(path),
         files::RL_REPLICAS => rows::<ReplicaRow>(path),
         files::RL_LIVE => rows::<LiveRow>(path),
+        files::CAPACITY => rows::<CapacityRow>(path),
         "ppo_cartpole.csv" => rows::<CartPoleRow>(path),
         "load_overhead.csv" => rows::<LoadOverheadRow>(path),
         other => panic!("{}: no row type reads `{other}`", path.display()),
@@ -84,7 +86,7 @@ fn every_committed_results_file_reads_back_through_its_row_type() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     let found = csv_files(&root);
     assert!(
-        found.len() >= 19,
+        found.len() >= 20,
         "only {} CSV files under results/",
         found.len()
     );

@@ -4,6 +4,7 @@
 mod data;
 mod load;
 mod manifests;
+mod plan;
 mod serve;
 
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service) as YAML.
     Manifests(manifests::ManifestArgs),
+    /// What each measured circuit costs to serve: the cheapest replicas, memory and dollars per
+    /// million requests for each load and client count, checked in the simulator.
+    Plan(plan::PlanArgs),
     /// Print dataset statistics: users, movies, ratings, the movie pool and the split.
     Data(data::DataStatsArgs),
 }
@@ -89,6 +93,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Load(args) => load::load(&args),
         Command::Manifests(args) => manifests::manifests(args),
         Command::Data(args) => data::data(&args),
+        Command::Plan(args) => plan::plan(&args),
     }
 }
 

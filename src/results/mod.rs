@@ -12,6 +12,7 @@
 
 pub mod autoscale;
 pub mod bench;
+pub mod capacity;
 pub mod fhe;
 pub mod model;
 pub mod runs;
@@ -52,6 +53,7 @@ pub mod files {
     pub const RL_STEPS: &str = "rl_steps.csv";
     pub const RL_REPLICAS: &str = "rl_replicas.csv";
     pub const RL_LIVE: &str = "rl_live.csv";
+    pub const CAPACITY: &str = "capacity.csv";
 }
 
 /// Everything one experiment folder holds; a file that is absent is `None`. Rows whose stamp
