@@ -124,33 +124,45 @@ pub fn cheapest(profile: &Profile, demand: &Demand, prices: &Prices, bounds: &Bo
     }
     let capacity = profile.replica_capacity_rps();
     let fewest = ((demand.rate_rps / capacity).floor() as usize + 1).max(1);
-    let mut last = None;
-    for replicas in fewest..=bounds.max_replicas {
-        let deployment = deployment(profile, demand, prices, replicas);
-        let fits = deployment.memory_gib_per_replica <= bounds.replica_memory_gib;
-        if fits && deployment.predicted_s <= demand.objective_s {
-            return Plan::Deploy(deployment);
-        }
-        last = Some(deployment);
-    }
-    Plan::Infeasible(match last {
-        Some(d) => format!(
-            "{} replicas (the most allowed) give p{:.0} {:.3} s and {:.1} GiB each, against an \
-             objective of {:.3} s and a cap of {:.1} GiB",
-            d.replicas,
-            100.0 * demand.quantile,
-            d.predicted_s,
-            d.memory_gib_per_replica,
-            demand.objective_s,
-            bounds.replica_memory_gib
-        ),
-        None => format!(
+    if fewest > bounds.max_replicas {
+        return Plan::Infeasible(format!(
             "the load needs more than {} replicas (the most allowed) to be stable",
             bounds.max_replicas
-        ),
-    })
+        ));
+    }
+    // More replicas only shorten the tail and shrink each one's keys: the feasible counts are
+    // the ones from some count up, and the smallest is the cheapest.
+    let meets = |d: &Deployment| {
+        d.memory_gib_per_replica <= bounds.replica_memory_gib && d.predicted_s <= demand.objective_s
+    };
+    let most = deployment(profile, demand, prices, bounds.max_replicas);
+    if !meets(&most) {
+        return infeasible_at_most(demand, bounds, &most);
+    }
+    let (mut low, mut high) = (fewest, bounds.max_replicas);
+    while low < high {
+        let mid = (low + high) / 2;
+        match meets(&deployment(profile, demand, prices, mid)) {
+            true => high = mid,
+            false => low = mid + 1,
+        }
+    }
+    Plan::Deploy(deployment(profile, demand, prices, high))
 }
 
+/// Why even the most replicas allowed miss the objective or the memory cap.
+fn infeasible_at_most(demand: &Demand, bounds: &Bounds, d: &Deployment) -> Plan {
+    Plan::Infeasible(format!(
+        "{} replicas (the most allowed) give p{:.0} {:.3} s and {:.1} GiB each, against an \
+         objective of {:.3} s and a cap of {:.1} GiB",
+        d.replicas,
+        100.0 * demand.quantile,
+        d.predicted_s,
+        d.memory_gib_per_replica,
+        demand.objective_s,
+        bounds.replica_memory_gib
+    ))
+}
 /// Why no number of replicas can meet the objective, if none can: even an idle replica's
 /// response time (the service time's quantile and the client's work) exceeds it.
 fn unreachable_objective(profile: &Profile, demand: &Demand) -> Option<String> {
