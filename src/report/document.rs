@@ -8,7 +8,7 @@ use super::claims;
 use super::figures::Figure;
 use crate::output::{cores, duration, git_revision, utc, Stamp, Table};
 use crate::results::runs::{stage_table, ReproduceRow};
-use crate::results::{fhe, model, scaling, serve, ExperimentResults};
+use crate::results::{capacity, fhe, model, scaling, serve, ExperimentResults};
 
 /// One experiment's results and the figures drawn from them.
 pub struct Section<'a> {
@@ -114,6 +114,11 @@ fn experiment(section: &Section, paper_dir: &Path) -> String {
             "One replica serving",
             "",
             r.serve.as_deref().map(serve::table),
+        ),
+        (
+            "What it costs: the cheapest deployment per circuit, load and client count",
+            capacity::NOTE,
+            r.capacity.as_deref().map(capacity::table),
         ),
         (
             "Scaling: throughput against replicas",

@@ -77,6 +77,13 @@ impl CapacityRow {
     }
 }
 
+pub const NOTE: &str = "`cipherscale plan`: the fewest replicas (one evaluation worker each, on \
+the cores the circuit was measured on) whose p95, client encryption and decryption included, meets \
+the objective, with each replica holding its share of the clients' evaluation keys (compressed \
+size: a lower bound) within 64 GiB; M/G/1 per replica with the measured service times, checked in \
+the simulator on the same samples. Loads are multiples of one replica's capacity; prices are GCP \
+E2 on-demand (us-central1) and AWS internet egress list prices.\n\n";
+
 /// What each circuit costs at each load and client count: replicas, memory, the predicted and
 /// simulated quantile, dollars per million requests; or why it cannot be served.
 pub fn table(rows: &[CapacityRow]) -> Table {
@@ -85,11 +92,12 @@ pub fn table(rows: &[CapacityRow]) -> Table {
         "hit@1",
         "req/s",
         "clients",
+        "objective",
         "replicas x cores",
         "GiB/replica (keys)",
         "busy",
-        "p95 planned",
-        "p95 simulated",
+        "planned",
+        "simulated",
         "$/h",
         "$/1M requests",
     ])
@@ -101,6 +109,7 @@ pub fn table(rows: &[CapacityRow]) -> Table {
             opt(r.hit_at_1, 3),
             format!("{:.3}", r.rate_rps),
             r.clients.to_string(),
+            format!("p{:.0} <= {} s", 100.0 * r.quantile, r.objective_s),
         ];
         match (r.replicas, r.cores_per_replica) {
             (Some(replicas), Some(cores)) => cells.extend([

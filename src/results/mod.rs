@@ -28,6 +28,7 @@ use autoscale::{
     CollapseRow, EvalRow, LiveRow, ReplicaRow, StepRow, SummaryRow, TrainRow, TuningRow,
     WorkloadRow,
 };
+use capacity::CapacityRow;
 use fhe::FheRow;
 use model::ModelRow;
 use runs::StageRow;
@@ -75,6 +76,7 @@ pub struct ExperimentResults {
     pub steps: Option<Vec<StepRow>>,
     pub replicas: Option<Vec<ReplicaRow>>,
     pub live: Option<Vec<LiveRow>>,
+    pub capacity: Option<Vec<CapacityRow>>,
     pub stages: Option<Vec<(StageRow, Stamp)>>,
 }
 
@@ -101,6 +103,7 @@ impl ExperimentResults {
             steps: read_rows(&dir.join(files::RL_STEPS))?,
             replicas: read_rows(&dir.join(files::RL_REPLICAS))?,
             live: read_rows(&dir.join(files::RL_LIVE))?,
+            capacity: read_rows(&dir.join(files::CAPACITY))?,
             stages: read_stamped(&dir.join(files::STAGES))?,
         })
     }
