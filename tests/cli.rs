@@ -233,6 +233,7 @@ fn quick_run_on_the_real_data() {
     }
     check_rl_outputs(&out);
     check_scaling(&out);
+    check_capacity(&out);
     check_figures_and_report(&root);
     check_more_argmax_checks(&spec, &data, &root, &out);
 }
@@ -282,6 +283,50 @@ fn check_more_argmax_checks(spec: &Path, data: &Path, root: &Path, out: &Path) {
     assert_eq!(&argmax[column("agreement")], "1.0", "{argmax:?}");
     let ledger = std::fs::read_to_string(out.join("argmax_checks.csv")).unwrap();
     assert_eq!(ledger.lines().count(), 1 + 3 + 5, "{ledger}");
+}
+
+/// Stage `capacity`: every full-size circuit of fhe.csv (integer is a slice) at 2 loads for 10
+/// clients; every plan the simulator checked agrees with it below 90% utilisation.
+fn check_capacity(out: &Path) {
+    let fhe = std::fs::read_to_string(out.join("fhe.csv")).unwrap();
+    let circuits = fhe
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("7,integer"))
+        .count();
+    let mut reader = csv::Reader::from_path(out.join("capacity.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), circuits * 2);
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let number = |r: &csv::StringRecord, name: &str| r[column(name)].parse::<f64>().ok();
+    let feasible: Vec<_> = rows
+        .iter()
+        .filter(|r| &r[column("feasible")] == "true")
+        .collect();
+    // glwe-packed and lwe meet a 10 s objective at any load.
+    let leveled = fhe
+        .lines()
+        .filter(|l| l.starts_with("7,glwe-packed") || l.starts_with("7,lwe"));
+    assert!(
+        feasible.len() >= 2 * leveled.count(),
+        "{} feasible",
+        feasible.len()
+    );
+    for row in feasible
+        .iter()
+        .filter(|r| number(r, "utilisation").unwrap() < 0.9)
+    {
+        let (planned, simulated) = (
+            number(row, "predicted_s").unwrap(),
+            number(row, "simulated_s").unwrap(),
+        );
+        assert!((simulated / planned - 1.0).abs() < 0.1, "{row:?}");
+        assert!(planned <= 10.0, "{row:?}");
+    }
+    for row in rows.iter().filter(|r| &r[column("feasible")] == "false") {
+        assert!(row[column("reason")].contains("objective"), "{row:?}");
+    }
 }
 
 /// Stage `scaling`: 1 and 2 local replicas, then 1, 2 and 4 simulated; every answer right.

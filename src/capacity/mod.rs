@@ -10,9 +10,11 @@
 //!   `results::capacity::profiles`.)
 
 pub mod check;
+pub mod config;
 pub mod plan;
 pub mod queue;
 
+pub use config::CapacitySpec;
 pub use plan::{cheapest, Bounds, Demand, Deployment, Plan, Prices, Profile};
 
 /// One circuit planned for one demand, with the simulator's check of a feasible plan.
@@ -25,28 +27,21 @@ pub struct Planned {
     pub simulated_s: Option<f64>,
 }
 
-/// Each profile at each load (a multiple of one replica's capacity) and each client count,
-/// checked in the simulator when `simulate`.
-pub fn plan_all(
-    profile: &Profile,
-    loads: &[f64],
-    clients: &[usize],
-    objective: (f64, f64),
-    costs: (&Prices, &Bounds),
-    simulate: bool,
-) -> Vec<Planned> {
-    let (quantile, objective_s) = objective;
+/// A profile at each load (a multiple of one replica's capacity) and each client count of
+/// `spec`, checked in the simulator when it says so.
+pub fn plan_all(profile: &Profile, spec: &CapacitySpec) -> Vec<Planned> {
+    let (quantile, objective_s) = (spec.quantile, spec.objective_s);
     let mut planned = Vec::new();
-    for &load in loads {
-        for &clients in clients {
+    for &load in &spec.loads {
+        for &clients in &spec.clients {
             let demand = Demand {
                 rate_rps: load * profile.replica_capacity_rps(),
                 clients,
                 quantile,
                 objective_s,
             };
-            let plan = cheapest(profile, &demand, costs.0, costs.1);
-            let simulated_s = match (&plan, simulate) {
+            let plan = cheapest(profile, &demand, &spec.prices, &spec.bounds);
+            let simulated_s = match (&plan, spec.simulate) {
                 (Plan::Deploy(d), true) => Some(check::simulated_quantile(profile, &demand, d, 17)),
                 _ => None,
             };

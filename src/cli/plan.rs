@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
-use crate::capacity::{plan_all, Bounds, Prices};
-use crate::output::{emit, read_rows, read_stamped, CsvSink, Stamp};
-use crate::results::capacity::{self, profiles, CapacityRow};
+use crate::capacity::{Bounds, CapacitySpec, Prices};
+use crate::output::Stamp;
 use crate::results::files;
+use crate::runner::capacity_stage::plan_into;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -51,57 +50,30 @@ pub struct PlanArgs {
 }
 
 pub fn plan(args: &PlanArgs) -> anyhow::Result<()> {
+    let spec = CapacitySpec {
+        loads: args.load.clone(),
+        clients: args.clients.clone(),
+        quantile: args.quantile,
+        objective_s: args.objective_s,
+        prices: Prices {
+            vcpu_hour: args.vcpu_hour,
+            gib_hour: args.gib_hour,
+            egress_gb: args.egress_gb,
+        },
+        bounds: Bounds {
+            max_replicas: args.max_replicas,
+            replica_memory_gib: args.replica_memory_gib,
+        },
+        simulate: !args.no_simulate,
+    };
+    crate::spec::check_capacity(&spec).map_err(|e| anyhow::anyhow!("bad flag: {e}"))?;
     let dir = &args.results;
-    let fhe = read_stamped(&dir.join(files::FHE))?.with_context(|| {
-        format!(
-            "no {} in {}: run the `fhe` stage first",
-            files::FHE,
-            dir.display()
-        )
-    })?;
-    let checks = read_rows(&dir.join(files::ARGMAX_CHECKS))?.unwrap_or_default();
-    let model = read_rows(&dir.join(files::MODEL))?.unwrap_or_default();
-    let prices = Prices {
-        vcpu_hour: args.vcpu_hour,
-        gib_hour: args.gib_hour,
-        egress_gb: args.egress_gb,
-    };
-    let bounds = Bounds {
-        max_replicas: args.max_replicas,
-        replica_memory_gib: args.replica_memory_gib,
-    };
-    let mut rows = Vec::new();
-    for profile in profiles(&fhe, &checks, &model) {
-        let objective = (args.quantile, args.objective_s);
-        let planned = plan_all(
-            &profile,
-            &args.load,
-            &args.clients,
-            objective,
-            (&prices, &bounds),
-            !args.no_simulate,
-        );
-        rows.extend(planned.iter().map(|p| CapacityRow::new(&profile, p)));
-    }
-    let path = args
+    let out = args
         .out
         .clone()
         .unwrap_or_else(|| dir.join(files::CAPACITY));
     let experiment = dir
         .file_name()
         .map_or("plan".into(), |n| n.to_string_lossy());
-    let mut sink = CsvSink::create(&path, &Stamp::here(&experiment))?;
-    for row in &rows {
-        sink.push(row)?;
-    }
-    let path = sink.finish()?;
-    emit(capacity::table(&rows))?;
-    for row in rows.iter().filter(|r| !r.feasible) {
-        emit(format_args!(
-            "{} {}b at {:.3} req/s: {}",
-            row.pipeline, row.bits, row.rate_rps, row.reason
-        ))?;
-    }
-    emit(format_args!("wrote {}", path.display()))?;
-    Ok(())
+    plan_into(dir, &spec, &out, &Stamp::here(&experiment))
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::capacity::{Plan, Planned, Profile};
+use crate::capacity::{plan_all, CapacitySpec, Plan, Planned, Profile};
 use crate::fhe::Pipeline;
 use crate::output::{Stamp, Table};
 use crate::results::fhe::FheRow;
@@ -83,6 +83,25 @@ the objective, with each replica holding its share of the clients' evaluation ke
 size: a lower bound) within 64 GiB; M/G/1 per replica with the measured service times, checked in \
 the simulator on the same samples. Loads are multiples of one replica's capacity; prices are GCP \
 E2 on-demand (us-central1) and AWS internet egress list prices.\n\n";
+
+/// Every measured circuit planned as `spec` says, as rows.
+pub fn plan_results(
+    fhe: &[(FheRow, Stamp)],
+    checks: &[CheckRow],
+    model: &[ModelRow],
+    spec: &CapacitySpec,
+) -> Vec<CapacityRow> {
+    profiles(fhe, checks, model)
+        .iter()
+        .flat_map(|profile| {
+            let planned = plan_all(profile, spec);
+            planned
+                .iter()
+                .map(|p| CapacityRow::new(profile, p))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
 
 /// What each circuit costs at each load and client count: replicas, memory, the predicted and
 /// simulated quantile, dollars per million requests; or why it cannot be served.

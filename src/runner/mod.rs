@@ -2,10 +2,11 @@
 //! calls into the domain modules and writes its [`results`](crate::results) files.
 //!
 //! - [`experiment`]: what the stages share (spec, folder, stamp, task, fitted models).
-//! - `model_stage`, `artifacts_stage`, `fhe_stage`, `serve_stage`, `scaling_stage`, and `rl`
+//! - `model_stage`, `artifacts_stage`, `fhe_stage`, `capacity_stage`, `serve_stage`, `scaling_stage`, and `rl`
 //!   (the autoscaling study, and `rl-live` beside it): one module per stage.
 
 mod artifacts_stage;
+pub mod capacity_stage;
 pub mod experiment;
 mod fhe_stage;
 mod model_stage;
@@ -139,6 +140,7 @@ fn run_stage(experiment: &Experiment, stage: Stage) -> anyhow::Result<()> {
         Stage::Model => model_stage::run(experiment),
         Stage::Artifacts => artifacts_stage::run(experiment),
         Stage::Fhe => fhe_stage::run(experiment),
+        Stage::Capacity => capacity_stage::run(experiment),
         Stage::Serve => serve_stage::run(experiment),
         Stage::Rl => rl::run(experiment),
         Stage::RlLive => rl::live::run(experiment),

@@ -14,8 +14,10 @@ pub use error::SpecError;
 pub use load::{load, load_str};
 pub use rl::{AgentSpec, Calibration, LiveSpec, RlSpec, SimSpec};
 pub use stage::Stage;
+pub use validate::check_capacity;
 
 // Each domain owns its configuration; a spec assembles them.
+pub use crate::capacity::CapacitySpec;
 pub use crate::data::{DataSpec, DatasetKind};
 pub use crate::fhe::config::{ArgmaxSpec, FheSpec, IntegerSpec};
 pub use crate::model::config::{ModelKind, ModelSpec};
@@ -39,6 +41,8 @@ pub struct Spec {
     pub model: ModelSpec,
     #[serde(default)]
     pub fhe: FheSpec,
+    #[serde(default)]
+    pub capacity: CapacitySpec,
     #[serde(default)]
     pub serve: ServeSpec,
     #[serde(default)]

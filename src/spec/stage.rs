@@ -16,6 +16,8 @@ pub enum Stage {
     Artifacts,
     /// Build every FHE pipeline at every bit width and measure it on held-out examples.
     Fhe,
+    /// Plan each measured circuit's cheapest deployment per load and client count.
+    Capacity,
     /// Serve circuits from one replica on loopback and measure throughput per client count.
     Serve,
     /// Train PPO on the calibrated simulator and evaluate it against the baselines.
@@ -28,10 +30,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Model,
         Stage::Artifacts,
         Stage::Fhe,
+        Stage::Capacity,
         Stage::Serve,
         Stage::Rl,
         Stage::RlLive,
@@ -45,6 +48,7 @@ impl fmt::Display for Stage {
             Stage::Model => "model",
             Stage::Artifacts => "artifacts",
             Stage::Fhe => "fhe",
+            Stage::Capacity => "capacity",
             Stage::Serve => "serve",
             Stage::Rl => "rl",
             Stage::RlLive => "rl-live",

@@ -270,3 +270,42 @@ fn scaling_rules_name_the_field() {
     let wide = parse(&format!("{VALID}{wide}")).unwrap_err();
     assert_eq!(wide.field(), Some("scaling.cells[0].bits"));
 }
+
+#[test]
+fn capacity_rules_name_their_field() {
+    let field = |section: &str| {
+        parse(&format!("{VALID}capacity: {section}\n"))
+            .unwrap_err()
+            .field()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        field("{ quantile: 1.5 }").as_deref(),
+        Some("capacity.quantile")
+    );
+    assert_eq!(field("{ loads: [] }").as_deref(), Some("capacity.loads"));
+    assert_eq!(
+        field("{ loads: [0.5, -1] }").as_deref(),
+        Some("capacity.loads[1]")
+    );
+    assert_eq!(
+        field("{ clients: [10, 10] }").as_deref(),
+        Some("capacity.clients")
+    );
+    assert_eq!(
+        field("{ prices: { vcpu_hour: -1, gib_hour: 0, egress_gb: 0 } }").as_deref(),
+        Some("capacity.prices.vcpu_hour")
+    );
+    assert!(parse(&format!(
+        "{VALID}capacity: {{ loads: [1], objective_s: 2 }}\n"
+    ))
+    .is_ok());
+    let crate::spec::CapacitySpec { loads, .. } = parse(VALID).unwrap().capacity;
+    assert_eq!(loads, [0.5, 5.0, 50.0]);
+    assert!(crate::spec::check_capacity(&crate::spec::CapacitySpec {
+        objective_s: 0.0,
+        ..Default::default()
+    })
+    .unwrap_err()
+    .starts_with("capacity.objective_s"));
+}

@@ -75,6 +75,7 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     }
     validate_list("model.seeds", &model.seeds)?;
     validate_fhe(spec)?;
+    validate_capacity(&spec.capacity)?;
     validate_serve(spec)?;
     validate_scaling(&spec.scaling)?;
     validate_rl(&spec.rl)?;
@@ -161,6 +162,42 @@ fn validate_fhe(spec: &Spec) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// A `capacity:` section given on the command line rather than in a file (`cipherscale plan`):
+/// the same rules, the flag's field named in the message.
+pub fn check_capacity(c: &super::CapacitySpec) -> Result<(), String> {
+    validate_capacity(c).map_err(|i| format!("{}: {} ({})", i.field, i.problem, i.hint))
+}
+
+fn validate_capacity(c: &super::CapacitySpec) -> Result<(), Invalid> {
+    not_empty(
+        "capacity.loads",
+        &c.loads,
+        "give loads such as [0.5, 5, 50]",
+    )?;
+    for (i, load) in c.loads.iter().enumerate() {
+        in_range(&format!("capacity.loads[{i}]"), *load, 1e-6..=1e6)?;
+    }
+    validate_list("capacity.clients", &c.clients)?;
+    for (i, clients) in c.clients.iter().enumerate() {
+        in_range(&format!("capacity.clients[{i}]"), *clients, 1..=10_000_000)?;
+    }
+    in_range_exclusive("capacity.quantile", c.quantile, 0.0, 1.0)?;
+    in_range("capacity.objective_s", c.objective_s, 1e-6..=86_400.0)?;
+    in_range("capacity.prices.vcpu_hour", c.prices.vcpu_hour, 0.0..=1e3)?;
+    in_range("capacity.prices.gib_hour", c.prices.gib_hour, 0.0..=1e3)?;
+    in_range("capacity.prices.egress_gb", c.prices.egress_gb, 0.0..=1e3)?;
+    in_range(
+        "capacity.bounds.max_replicas",
+        c.bounds.max_replicas,
+        1..=1_000_000,
+    )?;
+    in_range(
+        "capacity.bounds.replica_memory_gib",
+        c.bounds.replica_memory_gib,
+        0.001..=1e6,
+    )
 }
 
 fn validate_cells(section: &str, cells: &[super::ServeCell]) -> Result<(), Invalid> {
