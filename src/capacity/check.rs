@@ -6,8 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::plan::{Demand, Deployment, Profile};
-use super::queue::sample_quantile;
 use crate::sim::{Arrival, Cluster, ClusterConfig, ServiceTime, Split};
+use crate::stats::nearest_rank;
 
 /// Requests simulated per replica, within bounds on the whole run; the first tenth is left out
 /// (the empty start). Near saturation a queue needs far longer to settle than this.
@@ -40,7 +40,7 @@ pub fn simulated_quantile(
         .iter()
         .map(|&(_, latency)| latency)
         .collect();
-    sample_quantile(&latencies, demand.quantile) + profile.client_s
+    nearest_rank(&latencies, demand.quantile) + profile.client_s
 }
 
 /// `n` Poisson arrivals at `rate` per second from time 0, each with its own key.

@@ -9,8 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::queue::{moments, response_quantile, sample_quantile};
+use super::queue::{moments, response_quantile};
 use crate::fhe::Pipeline;
+use crate::stats::nearest_rank;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -174,7 +175,7 @@ fn unreachable_objective(profile: &Profile, demand: &Demand) -> Option<String> {
             demand.rate_rps, demand.objective_s, demand.quantile
         ));
     }
-    let floor = sample_quantile(&profile.service_s, demand.quantile) + profile.client_s;
+    let floor = nearest_rank(&profile.service_s, demand.quantile) + profile.client_s;
     (floor > demand.objective_s).then(|| {
         format!(
             "an idle replica already takes {floor:.3} s at p{q:.0} (evaluation p{q:.0} plus the \

@@ -37,6 +37,14 @@ enum Wait {
 }
 
 impl Wait {
+    /// The rate its tail decays at (Allen-Cunneen's), for bounding a search.
+    fn tail_rate(&self) -> f64 {
+        match *self {
+            Wait::Grid { rate, .. } => rate,
+            Wait::Exponential { theta, .. } => theta,
+        }
+    }
+
     /// `P(W > x)`.
     fn survival(&self, x: f64) -> f64 {
         match self {
@@ -135,9 +143,8 @@ pub fn response_quantile(rate: f64, servers: usize, samples: &[f64], quantile: f
     }
     let wait = wait_of(rate, servers, samples)?;
     let target = 1.0 - quantile;
-    let (_, theta) = exponential_wait(rate, servers, samples)?;
     let longest = samples.iter().copied().fold(0.0, f64::max);
-    let (mut low, mut high) = (0.0, longest + 60.0 / theta.max(1e-12));
+    let (mut low, mut high) = (0.0, longest + 60.0 / wait.tail_rate().max(1e-12));
     for _ in 0..100 {
         let mid = (low + high) / 2.0;
         match tail(mid, samples, &wait) > target {
@@ -146,15 +153,6 @@ pub fn response_quantile(rate: f64, servers: usize, samples: &[f64], quantile: f
         }
     }
     Some(high)
-}
-
-/// The `quantile` of `samples` (nearest rank).
-pub fn sample_quantile(samples: &[f64], quantile: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank =
-        ((quantile * sorted.len() as f64 - 1e-9).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
@@ -241,6 +239,6 @@ mod tests {
         assert!((light - 0.95).abs() <= 0.011, "{light}");
         assert_eq!(response_quantile(2.0, 1, &samples, 0.95), None);
         assert_eq!(response_quantile(1.0, 1, &[], 0.95), None);
-        assert_eq!(sample_quantile(&samples, 0.95), 0.95);
+        assert_eq!(crate::stats::nearest_rank(&samples, 0.95), 0.95);
     }
 }

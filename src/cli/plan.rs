@@ -15,17 +15,17 @@ pub struct PlanArgs {
     #[arg(long, value_name = "DIR", default_value = "results/paper")]
     pub results: PathBuf,
     /// Loads as multiples of one replica's capacity (each circuit's own).
-    #[arg(long, value_delimiter = ',', default_value = "0.5,5,50")]
+    #[arg(long, value_delimiter = ',', default_values_t = CapacitySpec::default().loads)]
     pub load: Vec<f64>,
     /// Distinct active clients, whose evaluation keys the replicas hold.
-    #[arg(long, value_delimiter = ',', default_value = "10,1000")]
+    #[arg(long, value_delimiter = ',', default_values_t = CapacitySpec::default().clients)]
     pub clients: Vec<usize>,
     /// The response-time quantile the objective bounds.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = CapacitySpec::default().quantile)]
     pub quantile: f64,
     /// The objective, seconds, client encryption and decryption included (the paper's client
     /// timeout is 10 s).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = CapacitySpec::default().objective_s)]
     pub objective_s: f64,
     /// Dollars per vCPU-hour [default: GCP E2 on-demand, us-central1].
     #[arg(long, default_value_t = Prices::default().vcpu_hour)]

@@ -389,9 +389,7 @@ impl Deployer for KubeDeployer {
     fn restart(&mut self) -> anyhow::Result<()> {
         self.delete_pods_in_phase("Failed")?;
         self.delete_pods_in_phase("Succeeded")?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::output::unix_now();
         let patch = serde_json::json!({ "spec": { "template": { "metadata": {
             "annotations": { RESTART_ANNOTATION: now.to_string() } } } } });
         self.runtime.block_on(self.deployments().patch(

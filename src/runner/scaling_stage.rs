@@ -80,54 +80,48 @@ fn measure_local(
     progress.set_message(format!("{circuit}: calibrating on 1 replica, 1 client"));
     let calibration = closed_loop::run(&endpoint, artifacts, cell.requests, 1, examples)?;
     progress.inc(1);
-    let mut rows: Vec<ScalingRow> = Vec::new();
+    let mut runs = Vec::new();
     for &replicas in &spec.replicas {
         progress.set_message(format!("{circuit}: {replicas} local replicas"));
         deployer.scale(replicas)?;
         let clients = replicas * spec.clients_per_replica;
         let requests = cell.requests * replicas;
         let run = closed_loop::run(&endpoint, artifacts, requests, clients, examples)?;
-        let single = rows
-            .first()
-            .map_or(run.throughput_rps, |r| r.throughput_rps);
-        rows.push(row(
-            experiment,
-            cell,
-            Backend::Local,
-            replicas,
-            &run,
-            single,
-        ));
+        runs.push((replicas, run));
         progress.inc(1);
     }
-    Ok((calibration, rows))
+    Ok((calibration, rows(experiment, cell, Backend::Local, &runs)))
 }
 
-/// The row of `replicas` replicas that answered `run`, against `single` replica's throughput.
-fn row(
+/// The rows of `(replicas, run)` on one backend, speedups over the first (fewest) count's
+/// throughput.
+fn rows(
     experiment: &Experiment,
     cell: &ServeCell,
     backend: Backend,
-    replicas: usize,
-    run: &ClosedLoopRun,
-    single: f64,
-) -> ScalingRow {
-    let speedup = run.throughput_rps / single;
-    ScalingRow {
-        seed: experiment.spec.seed,
-        pipeline: cell.pipeline,
-        bits: cell.bits,
-        backend,
-        replicas,
-        clients: run.clients,
-        requests: run.requests,
-        throughput_rps: run.throughput_rps,
-        speedup,
-        efficiency: speedup / replicas as f64,
-        latency_ms_median: run.latency_ms_median,
-        latency_ms_p95: run.latency_ms_p95,
-        wrong: run.wrong,
-    }
+    runs: &[(usize, ClosedLoopRun)],
+) -> Vec<ScalingRow> {
+    let single = runs.first().map_or(f64::NAN, |(_, run)| run.throughput_rps);
+    runs.iter()
+        .map(|(replicas, run)| {
+            let speedup = run.throughput_rps / single;
+            ScalingRow {
+                seed: experiment.spec.seed,
+                pipeline: cell.pipeline,
+                bits: cell.bits,
+                backend,
+                replicas: *replicas,
+                clients: run.clients,
+                requests: run.requests,
+                throughput_rps: run.throughput_rps,
+                speedup,
+                efficiency: speedup / *replicas as f64,
+                latency_ms_median: run.latency_ms_median,
+                latency_ms_p95: run.latency_ms_p95,
+                wrong: run.wrong,
+            }
+        })
+        .collect()
 }
 
 /// A cluster with a node per replica (one slot each, as the local replicas have one worker),
@@ -144,24 +138,13 @@ fn simulate(
         calibration.latency_ms_p95 / 1e3,
     );
     let config = ClusterConfig::new(service);
-    let mut rows: Vec<ScalingRow> = Vec::new();
+    let mut runs = Vec::new();
     for &replicas in &experiment.spec.scaling.simulated {
         let requests = cell.requests * replicas;
-        let run = simulated_burst(&config, replicas, requests);
-        let single = rows
-            .first()
-            .map_or(run.throughput_rps, |r| r.throughput_rps);
-        rows.push(row(
-            experiment,
-            cell,
-            Backend::SimNodePerReplica,
-            replicas,
-            &run,
-            single,
-        ));
+        runs.push((replicas, simulated_burst(&config, replicas, requests)));
         progress.inc(1);
     }
-    rows
+    rows(experiment, cell, Backend::SimNodePerReplica, &runs)
 }
 
 /// `requests` sent at once to `replicas` ready simulated replicas, as a closed-loop run with a

@@ -102,9 +102,7 @@ impl SqliteKeyStore {
 impl KeyStore for SqliteKeyStore {
     fn put(&self, fingerprint: &str, bytes: &[u8]) -> anyhow::Result<KeyId> {
         let id = KeyId::of(bytes);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::output::unix_now() as i64;
         self.with("storing a key", |c| {
             c.execute(
                 "INSERT OR IGNORE INTO eval_keys (id, fingerprint, size, bytes, created_unix)

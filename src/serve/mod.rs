@@ -51,7 +51,7 @@ impl ServeConfig {
     /// Defaults: the key store beside the artifacts, one worker per core, a queue of two per
     /// worker, a 5-minute timeout, a 2 GiB key cache.
     pub fn new(artifacts: PathBuf) -> Self {
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = crate::output::cores();
         Self {
             key_store: artifacts.join("keys.sqlite"),
             artifacts,

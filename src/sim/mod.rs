@@ -68,12 +68,7 @@ impl ServiceTime {
             Self::Deterministic { seconds } => seconds,
             Self::Exponential { mean } => -mean * (1.0 - p).ln(),
             Self::Lognormal { median, sigma } => median * (sigma * probit(p)).exp(),
-            Self::Empirical { ref samples } => {
-                let mut sorted = samples.clone();
-                sorted.sort_by(f64::total_cmp);
-                let rank = (p * sorted.len() as f64 - 1e-9).ceil().max(1.0) as usize;
-                sorted[rank.min(sorted.len()) - 1]
-            }
+            Self::Empirical { ref samples } => crate::stats::nearest_rank(samples, p),
         }
     }
 

@@ -47,6 +47,15 @@ pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
+/// The `q` quantile of `values` by nearest rank (a value that occurred, unlike
+/// [`percentile`]'s interpolation); NaN for none.
+pub fn nearest_rank(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64 - 1e-9).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+}
+
 /// The `q` quantile (0..=1) by linear interpolation between order statistics; NaN when empty.
 pub fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {

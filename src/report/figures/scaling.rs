@@ -12,7 +12,7 @@ pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Fi
     let Some(stamped) = results.scaling.as_ref().filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
-    let scaling: Vec<ScalingRow> = stamped.iter().map(|(r, _)| r.clone()).collect();
+    let scaling = results.scaling_rows().unwrap_or_default();
     let local_most = scaling
         .iter()
         .filter(|r| r.backend == Backend::Local)
