@@ -10,7 +10,7 @@ use cipherscale::results::autoscale::{
     WorkloadRow,
 };
 use cipherscale::results::bench::{CartPoleRow, LoadOverheadRow};
-use cipherscale::results::capacity::CapacityRow;
+use cipherscale::results::capacity::{CapacityLiveRow, CapacityRow};
 use cipherscale::results::fhe::FheRow;
 use cipherscale::results::model::ModelRow;
 use cipherscale::results::runs::{ReproduceRow, StageRow};
@@ -75,6 +75,7 @@ fn read_by_name(path: &Path) -> usize {
         files::RL_REPLICAS => rows::<ReplicaRow>(path),
         files::RL_LIVE => rows::<LiveRow>(path),
         files::CAPACITY => rows::<CapacityRow>(path),
+        files::CAPACITY_LIVE => rows::<CapacityLiveRow>(path),
         "ppo_cartpole.csv" => rows::<CartPoleRow>(path),
         "load_overhead.csv" => rows::<LoadOverheadRow>(path),
         other => panic!("{}: no row type reads `{other}`", path.display()),

@@ -2,12 +2,10 @@
 //! the planned rate, each request routed to a replica at random (as routing by client spreads
 //! them), each service time one of the planner's own samples.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 use super::plan::{Demand, Deployment, Profile};
-use crate::sim::{Arrival, Cluster, ClusterConfig, ServiceTime, Split};
+use crate::sim::{Cluster, ClusterConfig, ServiceTime, Split};
 use crate::stats::nearest_rank;
+use crate::workload::poisson;
 
 /// Requests simulated per replica, within bounds on the whole run; the first tenth is left out
 /// (the empty start). Near saturation a queue needs far longer to settle than this.
@@ -41,18 +39,6 @@ pub fn simulated_quantile(
         .map(|&(_, latency)| latency)
         .collect();
     nearest_rank(&latencies, demand.quantile) + profile.client_s
-}
-
-/// `n` Poisson arrivals at `rate` per second from time 0, each with its own key.
-fn poisson(rate: f64, n: usize, seed: u64) -> Vec<Arrival> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut time = 0.0;
-    (0..n as u64)
-        .map(|key| {
-            time += -(1.0 - rng.random::<f64>()).ln() / rate;
-            Arrival { time, key }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The `capacity:` section of a spec: which loads, client counts and objective the `capacity`
-//! stage plans every measured circuit for, at which prices.
+//! stage plans every measured circuit for, at which prices, and which planned points it runs on
+//! live local replicas.
 
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Bounds, Prices};
+use crate::fhe::Pipeline;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +22,35 @@ pub struct CapacitySpec {
     pub bounds: Bounds,
     /// Check each plan in the simulator.
     pub simulate: bool,
+    /// Points planned for one client and run on live local replicas (they must fit this
+    /// machine's cores).
+    pub live: Vec<LivePoint>,
+}
+
+/// A load to plan and then run live: Poisson arrivals at `rate_rps` for `duration_s`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivePoint {
+    pub pipeline: Pipeline,
+    /// Weight width, or score width `p` for `glwe-argmax`.
+    pub bits: u32,
+    pub rate_rps: f64,
+    pub duration_s: f64,
+    /// At most this many requests, whatever the rate and duration.
+    #[serde(default = "default_max_requests")]
+    pub max_requests: usize,
+    /// Requests sent one at a time before the load, to measure the planner's inputs (service
+    /// time and transport) on the replicas as they run now.
+    #[serde(default = "default_calibration_requests")]
+    pub calibration_requests: usize,
+}
+
+fn default_max_requests() -> usize {
+    20_000
+}
+
+fn default_calibration_requests() -> usize {
+    50
 }
 
 impl Default for CapacitySpec {
@@ -32,6 +63,7 @@ impl Default for CapacitySpec {
             prices: Prices::default(),
             bounds: Bounds::default(),
             simulate: true,
+            live: Vec::new(),
         }
     }
 }

@@ -8,13 +8,15 @@
 //! - [`plan`]: profiles, demands, prices, and the cheapest-deployment search.
 //! - [`check`]: the simulator's view of a plan. (Profiles come from the results files:
 //!   `results::capacity::profiles`.)
+//! - [`live`]: a planned point on live local replicas under Poisson load, beside the plan.
 
 pub mod check;
 pub mod config;
+pub mod live;
 pub mod plan;
 pub mod queue;
 
-pub use config::CapacitySpec;
+pub use config::{CapacitySpec, LivePoint};
 pub use plan::{cheapest, Bounds, Demand, Deployment, Plan, Prices, Profile};
 
 /// One circuit planned for one demand, with the simulator's check of a feasible plan.

@@ -32,6 +32,8 @@ pub struct LocalConfig {
     pub key_store: PathBuf,
     /// Evaluation workers per replica.
     pub workers: usize,
+    /// Requests that may wait for a worker in each replica; `None`: the replica's default.
+    pub queue: Option<usize>,
     /// Longest a new replica may take to become ready.
     pub ready_timeout: Duration,
     /// Longest scale-down waits for a replica's in-flight requests.
@@ -46,6 +48,7 @@ impl LocalConfig {
             key_store: artifacts.join("keys.sqlite"),
             artifacts,
             workers: 1,
+            queue: None,
             ready_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(600),
         })
@@ -103,6 +106,7 @@ impl LocalDeployer {
             .arg(&config.artifacts)
             .args(["--listen", "127.0.0.1:0", "--workers"])
             .arg(config.workers.to_string())
+            .args(config.queue.map(|q| format!("--queue={q}")))
             .arg("--key-store")
             .arg(&config.key_store)
             .env(

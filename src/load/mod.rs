@@ -1,5 +1,7 @@
 //! Load generation on goose 0.19: the paper's `probe` and `stress` profiles, a `ramp` and a
-//! `steady` rate, each bounded in requests and time, sent only to loopback.
+//! `steady` rate, each bounded in requests and time, sent only to loopback. Beside it,
+//! [`closed_loop`] clients that encrypt and check every answer, and [`open_loop`] requests sent at
+//! given arrival times (Poisson, or a replayed trace).
 //!
 //! goose schedules the users; one transaction per request records what the client saw (start,
 //! latency, status, error), so every profile yields per-request [`RequestRecord`]s and one
@@ -8,6 +10,7 @@
 //! many runs work in one process and an interrupted run stops cleanly.
 
 pub mod closed_loop;
+pub mod open_loop;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

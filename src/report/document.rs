@@ -121,6 +121,11 @@ fn experiment(section: &Section, paper_dir: &Path) -> String {
             r.capacity.as_deref().map(capacity::table),
         ),
         (
+            "What it costs, live: planned points on local replicas",
+            capacity::LIVE_NOTE,
+            r.capacity_live.as_deref().map(capacity::live_table),
+        ),
+        (
             "Scaling: throughput against replicas",
             "",
             r.scaling_rows().as_deref().map(scaling::table),

@@ -28,7 +28,7 @@ use autoscale::{
     CollapseRow, EvalRow, LiveRow, ReplicaRow, StepRow, SummaryRow, TrainRow, TuningRow,
     WorkloadRow,
 };
-use capacity::CapacityRow;
+use capacity::{CapacityLiveRow, CapacityRow};
 use fhe::FheRow;
 use model::ModelRow;
 use runs::StageRow;
@@ -55,6 +55,7 @@ pub mod files {
     pub const RL_REPLICAS: &str = "rl_replicas.csv";
     pub const RL_LIVE: &str = "rl_live.csv";
     pub const CAPACITY: &str = "capacity.csv";
+    pub const CAPACITY_LIVE: &str = "capacity_live.csv";
 }
 
 /// Everything one experiment folder holds; a file that is absent is `None`. Rows whose stamp
@@ -77,6 +78,7 @@ pub struct ExperimentResults {
     pub replicas: Option<Vec<ReplicaRow>>,
     pub live: Option<Vec<LiveRow>>,
     pub capacity: Option<Vec<CapacityRow>>,
+    pub capacity_live: Option<Vec<CapacityLiveRow>>,
     pub stages: Option<Vec<(StageRow, Stamp)>>,
 }
 
@@ -104,6 +106,7 @@ impl ExperimentResults {
             replicas: read_rows(&dir.join(files::RL_REPLICAS))?,
             live: read_rows(&dir.join(files::RL_LIVE))?,
             capacity: read_rows(&dir.join(files::CAPACITY))?,
+            capacity_live: read_rows(&dir.join(files::CAPACITY_LIVE))?,
             stages: read_stamped(&dir.join(files::STAGES))?,
         })
     }

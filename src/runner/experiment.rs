@@ -10,6 +10,7 @@ use crate::data::{self, DataLocator, MovieLens, Pool, Split, UserLikes};
 use crate::fhe::Pipeline;
 use crate::model::{fit_tuned, Tuned};
 use crate::output::{CsvSink, Stamp};
+use crate::serve::Artifacts;
 use crate::spec::Spec;
 
 /// The recommendation task of a spec.
@@ -88,6 +89,21 @@ impl Experiment {
         let tuned = fit_tuned(&split.train_users, task.pool.len(), &self.spec.model, seed)?;
         self.fitted.borrow_mut().insert(seed, tuned.clone());
         Ok((split, tuned))
+    }
+
+    /// A circuit for the tuned model, saved to a temporary folder for replicas to serve (removed
+    /// when the folder handle drops).
+    pub fn servable(
+        &self,
+        tuned: &Tuned,
+        pipeline: Pipeline,
+        bits: u32,
+    ) -> anyhow::Result<(Artifacts, tempfile::TempDir)> {
+        let titles = self.task()?.pool.titles.clone();
+        let artifacts = Artifacts::for_model(pipeline, bits, &tuned.model, titles)?;
+        let served = tempfile::tempdir()?;
+        artifacts.save(served.path())?;
+        Ok((artifacts, served))
     }
 
     /// The spec's `fhe` cells, in order.

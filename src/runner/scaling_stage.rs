@@ -6,7 +6,6 @@
 
 use anyhow::Context;
 
-use super::serve_stage::servable;
 use super::{Experiment, Stage};
 use crate::data::Example;
 use crate::deploy::local::{LocalConfig, LocalDeployer};
@@ -33,7 +32,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let progress = super::stage_progress(Stage::Scaling, steps);
     let mut rows = Vec::new();
     for cell in &spec.cells {
-        let (artifacts, served) = servable(experiment, &tuned, cell)?;
+        let (artifacts, served) = experiment.servable(&tuned, cell.pipeline, cell.bits)?;
         let mut local = LocalConfig::new(served.path().to_owned())?;
         local.workers = 1;
         let mut deployer = LocalDeployer::new(local);

@@ -8,11 +8,9 @@ use anyhow::Context;
 
 use super::{Experiment, Stage};
 use crate::load::closed_loop;
-use crate::model::Tuned;
 use crate::results::files;
 use crate::results::serve::{self, ServeRow};
-use crate::serve::{Artifacts, InProcess, ServeConfig};
-use crate::spec::ServeCell;
+use crate::serve::{InProcess, ServeConfig};
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let spec = &experiment.spec.serve;
@@ -26,7 +24,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let progress = super::stage_progress(Stage::Serve, spec.cells.len() * spec.clients.len());
     let mut rows = Vec::new();
     for cell in &spec.cells {
-        let (artifacts, served) = servable(experiment, &tuned, cell)?;
+        let (artifacts, served) = experiment.servable(&tuned, cell.pipeline, cell.bits)?;
         let mut config = ServeConfig::new(served.path().to_owned());
         config.workers = spec.workers.unwrap_or(config.workers);
         config.queue = 64;
@@ -54,18 +52,4 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         }
     }
     super::finish_stage(progress, sink, &[serve::table(&rows)])
-}
-
-/// A cell's circuit, built for the tuned model and saved to a temporary folder for replicas to
-/// serve (removed when the folder handle drops).
-pub(super) fn servable(
-    experiment: &Experiment,
-    tuned: &Tuned,
-    cell: &ServeCell,
-) -> anyhow::Result<(Artifacts, tempfile::TempDir)> {
-    let titles = experiment.task()?.pool.titles.clone();
-    let artifacts = Artifacts::for_model(cell.pipeline, cell.bits, &tuned.model, titles)?;
-    let served = tempfile::tempdir()?;
-    artifacts.save(served.path())?;
-    Ok((artifacts, served))
 }

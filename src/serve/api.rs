@@ -7,7 +7,7 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /v1/circuit` | the public [`CircuitDescription`] (JSON) |
 //! | `POST /v1/keys` | evaluation-key upload; 201 (or 200 if known) with `{"key_id": ..}` |
-//! | `POST /v1/recommend` | ciphertext in, ciphertext out; key id in [`KEY_HEADER`] |
+//! | `POST /v1/recommend` | ciphertext in, ciphertext out; key id in [`KEY_HEADER`]; where the time went in `Server-Timing` ([`super::timing`]) |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 malformed, 404 unknown key, 413 too large, 422 another
 //! circuit's parameters or format version, 503 overloaded (with `Retry-After`), 504 past the
@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State as Extract};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 
 use super::keystore::{KeyId, KeyStore};
 use super::metrics::Metrics;
+use super::timing::{self, ServerTiming};
 use super::{Artifacts, CircuitDescription, ServeConfig, KEY_HEADER};
 use crate::fhe::dynamic::Replica;
 use crate::fhe::{WireError, MAX_EVAL_KEY_BYTES, MAX_REQUEST_BYTES};
@@ -292,16 +293,18 @@ impl State {
         Ok(admitted)
     }
 
-    /// Waits for a worker, then evaluates on the blocking pool.
+    /// Waits for a worker, then evaluates on the blocking pool; the answer and where its time
+    /// went.
     async fn evaluate(
         &self,
         admitted: Admitted,
         key: Option<KeyId>,
         request: Bytes,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<(Vec<u8>, ServerTiming), ApiError> {
         // A guard, not a decrement after the await: a request that times out while waiting is
         // dropped here and must leave the queue gauge too.
         let waiting = Gauge::raise(&self.0.metrics.queued);
+        let queued = Instant::now();
         let permit = self.0.workers.clone().acquire_owned().await;
         drop(waiting);
         let permit = permit.map_err(ApiError::internal)?;
@@ -309,13 +312,19 @@ impl State {
         let work = move || {
             let _held = (permit, admitted);
             let _running = Gauge::raise(&state.0.metrics.in_flight);
-            let replica = state.replica_for(key.as_ref())?;
             let started = Instant::now();
+            let replica = state.replica_for(key.as_ref())?;
+            let keyed = Instant::now();
             let response = replica.eval(&request)?;
-            let seconds = started.elapsed().as_secs_f64();
+            let seconds = keyed.elapsed().as_secs_f64();
             let mut recent = lock(&state.0.recent_eval_s);
             *recent = 0.8 * *recent + 0.2 * seconds;
-            Ok(response)
+            let timing = ServerTiming {
+                queue_ms: started.duration_since(queued).as_secs_f64() * 1e3,
+                key_ms: keyed.duration_since(started).as_secs_f64() * 1e3,
+                eval_ms: seconds * 1e3,
+            };
+            Ok((response, timing))
         };
         tokio::task::spawn_blocking(work)
             .await
@@ -467,7 +476,7 @@ async fn recommend(
     let request = read_body(&headers, body, MAX_REQUEST_BYTES).await?;
     let admitted = state.admit()?;
     let timeout = state.0.config.request_timeout;
-    let response = tokio::time::timeout(timeout, state.evaluate(admitted, key, request))
+    let (response, timing) = tokio::time::timeout(timeout, state.evaluate(admitted, key, request))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -476,7 +485,13 @@ async fn recommend(
             )
         })??;
     Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                HeaderName::from_static(timing::HEADER),
+                timing.header_value(),
+            ),
+        ],
         response,
     )
         .into_response())

@@ -197,6 +197,11 @@ impl Recommender {
         self.session.encrypt(liked)
     }
 
+    /// The output in an answer to one of this client's requests.
+    pub fn decrypt(&self, answer: &[u8]) -> anyhow::Result<Vec<i64>> {
+        Ok(self.session.decrypt(answer)?)
+    }
+
     /// Uploads the evaluation key (the server keeps it; uploading twice is harmless).
     pub fn upload(&self) -> anyhow::Result<Option<KeyId>> {
         let Some(key) = &self.eval_key else {

@@ -5,6 +5,7 @@
 //! - [`keystore`]: evaluation keys in SQLite (WAL) shared by the replicas of a host.
 //! - [`api`]: the HTTP routes, status codes and bounded evaluation.
 //! - [`metrics`]: Prometheus text.
+//! - [`timing`]: the `Server-Timing` header of a recommend answer (queue, key, evaluation).
 //! - [`client`]: the blocking client and the `recommend` flow (keys stay on the client).
 //!
 //! [`run`] serves on a listener the caller bound (tests bind `127.0.0.1:0`) until `shutdown`
@@ -15,6 +16,7 @@ pub mod artifacts;
 pub mod client;
 pub mod keystore;
 pub mod metrics;
+pub mod timing;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -197,16 +197,38 @@ fn validate_capacity(c: &super::CapacitySpec) -> Result<(), Invalid> {
         "capacity.bounds.replica_memory_gib",
         c.bounds.replica_memory_gib,
         0.001..=1e6,
-    )
+    )?;
+    for (i, point) in c.live.iter().enumerate() {
+        let field = |name: &str| format!("capacity.live[{i}].{name}");
+        in_range(&field("bits"), point.bits, widths_of(point.pipeline))?;
+        in_range(&field("rate_rps"), point.rate_rps, 1e-3..=10_000.0)?;
+        in_range(&field("duration_s"), point.duration_s, 1.0..=3600.0)?;
+        // A 95th percentile needs a score of answers past the warm-up.
+        in_range(&field("max_requests"), point.max_requests, 25..=1_000_000)?;
+        in_range(
+            &field("calibration_requests"),
+            point.calibration_requests,
+            10..=100_000,
+        )?;
+    }
+    Ok(())
+}
+
+/// The widths a pipeline takes: weight widths, or score widths for `glwe-argmax`.
+fn widths_of(pipeline: crate::fhe::Pipeline) -> std::ops::RangeInclusive<u32> {
+    match pipeline {
+        crate::fhe::Pipeline::GlweArgmax => crate::fhe::argmax::SCORE_BITS,
+        _ => BIT_WIDTHS,
+    }
 }
 
 fn validate_cells(section: &str, cells: &[super::ServeCell]) -> Result<(), Invalid> {
     for (i, cell) in cells.iter().enumerate() {
-        let widths = match cell.pipeline {
-            crate::fhe::Pipeline::GlweArgmax => crate::fhe::argmax::SCORE_BITS,
-            _ => BIT_WIDTHS,
-        };
-        in_range(&format!("{section}.cells[{i}].bits"), cell.bits, widths)?;
+        in_range(
+            &format!("{section}.cells[{i}].bits"),
+            cell.bits,
+            widths_of(cell.pipeline),
+        )?;
         in_range(
             &format!("{section}.cells[{i}].requests"),
             cell.requests,

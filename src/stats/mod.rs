@@ -56,6 +56,22 @@ pub fn nearest_rank(values: &[f64], q: f64) -> f64 {
     sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
 }
 
+/// A distribution-free 95% confidence interval of the `q` quantile of the population `values`
+/// were drawn from: two order statistics whose ranks bound the binomial count of values below
+/// the quantile (normal approximation); NaN ends where `values` are too few to reach them.
+pub fn quantile_interval(values: &[f64], q: f64) -> (f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let spread = 1.96 * (n * q * (1.0 - q)).sqrt();
+    let (low, high) = ((n * q - spread).floor(), (n * q + spread).ceil() + 1.0);
+    let at = |rank: f64| match rank {
+        r if r >= 1.0 && r <= n => sorted[r as usize - 1],
+        _ => f64::NAN,
+    };
+    (at(low), at(high))
+}
+
 /// The `q` quantile (0..=1) by linear interpolation between order statistics; NaN when empty.
 pub fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -109,6 +125,17 @@ pub fn group_in_order<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quantile_interval_brackets_the_quantile_by_order_statistics() {
+        let values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        // n q = 950, 1.96 sqrt(n q (1 - q)) = 13.5: ranks 936 and 965.
+        assert_eq!(quantile_interval(&values, 0.95), (936.0, 965.0));
+        let (low, high) = quantile_interval(&values[..20], 0.95);
+        assert_eq!(low, 17.0);
+        assert!(high.is_nan(), "20 values cannot bound a p95 from above");
+        assert!(quantile_interval(&[], 0.5).0.is_nan());
+    }
 
     #[test]
     fn percentiles_interpolate() {

@@ -401,6 +401,19 @@ impl Workload {
     }
 }
 
+/// `n` arrivals of a Poisson process at constant `rate` per second from time 0, keyed
+/// `0, 1, 2, ...` (the capacity planner's steady load, simulated and live).
+pub fn poisson(rate: f64, n: usize, seed: u64) -> Vec<Arrival> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut time = 0.0;
+    (0..n as u64)
+        .map(|key| {
+            time += -(1.0 - rng.random::<f64>()).ln() / rate;
+            Arrival { time, key }
+        })
+        .collect()
+}
+
 /// A seed for stream `index` of `seed` (SplitMix64's finaliser).
 pub fn mix(seed: u64, index: u64) -> u64 {
     let mut z = seed
