@@ -91,7 +91,9 @@ async fn send_all(plan: &OpenLoop) -> anyhow::Result<Vec<Sent>> {
         .parse()
         .with_context(|| format!("{}{} is not a URL", plan.base, plan.path))?;
     let started = tokio::time::Instant::now();
-    let mut requests = Vec::with_capacity(plan.arrivals_s.len());
+    // One at a time, every request is answered before the next leaves, so `answered` holds
+    // them all in order; otherwise they are all `in_flight` until the last has left.
+    let (mut answered, mut in_flight) = (Vec::new(), Vec::new());
     for (i, &due_s) in plan.arrivals_s.iter().enumerate() {
         if due_s > plan.max_duration.as_secs_f64() || super::interrupted() {
             break;
@@ -106,18 +108,16 @@ async fn send_all(plan: &OpenLoop) -> anyhow::Result<Vec<Sent>> {
             sent.lag_ms = lag_ms;
             sent
         });
-        requests.push(request);
         if plan.one_at_a_time {
-            let last = requests.pop().expect("just pushed");
-            let answered = last.await.context("a request task failed")?;
-            requests.push(tokio::spawn(std::future::ready(answered)));
+            answered.push(request.await.context("a request task failed")?);
+        } else {
+            in_flight.push(request);
         }
     }
-    let mut sent = Vec::with_capacity(requests.len());
-    for request in requests {
-        sent.push(request.await.context("a request task failed")?);
+    for request in in_flight {
+        answered.push(request.await.context("a request task failed")?);
     }
-    Ok(sent)
+    Ok(answered)
 }
 
 /// What each request task needs of the plan (not its bodies).

@@ -189,7 +189,7 @@ impl Recommender {
             }
             other => other?,
         };
-        Ok(self.session.decrypt(&response)?)
+        self.decrypt(&response)
     }
 
     /// A request for `liked` under this client's key (for load tests that resend one request).
