@@ -327,6 +327,63 @@ fn check_capacity(out: &Path) {
     for row in rows.iter().filter(|r| &r[column("feasible")] == "false") {
         assert!(row[column("reason")].contains("objective"), "{row:?}");
     }
+    check_capacity_live(out);
+    check_capacity_threads(out);
+}
+
+/// The quick spec's live point: 150 Poisson arrivals and 20 calibration requests on the planned
+/// replicas, every one answered and decrypted to the plaintext model's answer.
+fn check_capacity_live(out: &Path) {
+    let mut reader = csv::Reader::from_path(out.join("capacity_live.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    let field = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+    let number = |name: &str| field(name).parse::<f64>().unwrap();
+    assert_eq!(
+        (field("pipeline"), field("bits"), field("sent")),
+        ("glwe-packed", "8", "150"),
+        "{row:?}"
+    );
+    assert_eq!(field("answered"), "150", "{row:?}");
+    assert_eq!(field("wrong"), "0", "{row:?}");
+    assert_eq!(field("calibration_requests"), "20", "{row:?}");
+    assert!(number("replicas") >= 1.0, "{row:?}");
+    // Every latency is positive, and the live quantile lies inside its own interval.
+    assert!(
+        number("live_s") > 0.0 && number("calibrated_s") > 0.0,
+        "{row:?}"
+    );
+    assert!(number("live_low_s") <= number("live_s"), "{row:?}");
+    assert!(number("live_s") <= number("live_high_s"), "{row:?}");
+    assert!(number("loaded_eval_ms") > 0.0, "{row:?}");
+}
+
+/// The quick spec's thread timing (glwe-argmax p = 2 on one thread and on all cores) and its
+/// plans both ways at each load.
+fn check_capacity_threads(out: &Path) {
+    let mut reader = csv::Reader::from_path(out.join("capacity_threads.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    let field = |name: &str| &rows[0][header.iter().position(|h| h == name).unwrap()];
+    assert_eq!((field("pipeline"), field("requests")), ("glwe-argmax", "2"));
+    let speedup: f64 = field("speedup").parse().unwrap();
+    assert!(speedup > 0.0 && speedup.is_finite(), "{speedup}");
+    // 28 MB uploaded; the built key is larger, whatever the allocator kept.
+    assert!(field("key_bytes").parse::<u64>().unwrap() > 20_000_000);
+    let mut reader = csv::Reader::from_path(out.join("capacity_shapes.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "two loads, ten clients");
+    let cheaper = header.iter().position(|h| h == "cheaper").unwrap();
+    for row in &rows {
+        assert!(
+            ["vertical", "horizontal", "either", "neither"].contains(&&row[cheaper]),
+            "{row:?}"
+        );
+    }
 }
 
 /// Stage `scaling`: 1 and 2 local replicas, then 1, 2 and 4 simulated; every answer right.
@@ -375,6 +432,8 @@ fn check_figures_and_report(root: &std::path::Path) {
         "fhe_bytes_vs_bits",
         "hit_at_1_vs_bits",
         "scaling",
+        "capacity_frontier",
+        "capacity_replicas",
     ];
     for figure in figures {
         let path = root.join(format!("plots/quick/{figure}.png"));

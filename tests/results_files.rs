@@ -10,7 +10,7 @@ use cipherscale::results::autoscale::{
     WorkloadRow,
 };
 use cipherscale::results::bench::{CartPoleRow, LoadOverheadRow};
-use cipherscale::results::capacity::{CapacityLiveRow, CapacityRow};
+use cipherscale::results::capacity::{CapacityLiveRow, CapacityRow, ShapeRow, ThreadsRow};
 use cipherscale::results::fhe::FheRow;
 use cipherscale::results::model::ModelRow;
 use cipherscale::results::runs::{ReproduceRow, StageRow};
@@ -76,6 +76,8 @@ fn read_by_name(path: &Path) -> usize {
         files::RL_LIVE => rows::<LiveRow>(path),
         files::CAPACITY => rows::<CapacityRow>(path),
         files::CAPACITY_LIVE => rows::<CapacityLiveRow>(path),
+        files::CAPACITY_THREADS => rows::<ThreadsRow>(path),
+        files::CAPACITY_SHAPES => rows::<ShapeRow>(path),
         "ppo_cartpole.csv" => rows::<CartPoleRow>(path),
         "load_overhead.csv" => rows::<LoadOverheadRow>(path),
         other => panic!("{}: no row type reads `{other}`", path.display()),

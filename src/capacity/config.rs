@@ -1,6 +1,6 @@
 //! The `capacity:` section of a spec: which loads, client counts and objective the `capacity`
-//! stage plans every measured circuit for, at which prices, and which planned points it runs on
-//! live local replicas.
+//! stage plans every measured circuit for, at which prices, which planned points it runs on
+//! live local replicas, and which circuits it times on one core against all of them.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,25 @@ pub struct CapacitySpec {
     /// Points planned for one client and run on live local replicas (they must fit this
     /// machine's cores).
     pub live: Vec<LivePoint>,
+    /// Circuits timed with one evaluation thread and with all this machine's cores, to compare
+    /// fewer, larger replicas with more, smaller ones.
+    pub threads: Vec<ThreadsPoint>,
+}
+
+/// A circuit whose requests are each evaluated on one thread and on all cores, in turn.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsPoint {
+    pub pipeline: Pipeline,
+    /// Weight width, or score width `p` for `glwe-argmax`.
+    pub bits: u32,
+    /// Requests timed (each on both thread counts).
+    #[serde(default = "default_thread_requests")]
+    pub requests: usize,
+}
+
+fn default_thread_requests() -> usize {
+    10
 }
 
 /// A load to plan and then run live: Poisson arrivals at `rate_rps` for `duration_s`.
@@ -64,6 +83,7 @@ impl Default for CapacitySpec {
             bounds: Bounds::default(),
             simulate: true,
             live: Vec::new(),
+            threads: Vec::new(),
         }
     }
 }

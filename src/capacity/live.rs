@@ -22,7 +22,7 @@ use crate::deploy::local::{LocalConfig, LocalDeployer};
 use crate::deploy::Deployer;
 use crate::fhe::MAX_RESPONSE_BYTES;
 use crate::load::open_loop::{self, OpenLoop, Sent};
-use crate::output::cores;
+use crate::output::{cores, CoresBusy, CpuClock};
 use crate::serve::client::Recommender;
 use crate::serve::timing::ServerTiming;
 use crate::serve::{Artifacts, KEY_HEADER};
@@ -69,6 +69,9 @@ pub struct LiveRun {
     pub calibration: Vec<Timed>,
     /// The answered requests of the open-loop run, past the warm-up.
     pub loaded: Vec<Timed>,
+    /// Cores this process (the sender and the proxy) and the whole machine kept busy during
+    /// the open-loop run: what the plan's replicas did not have to themselves.
+    pub busy: CoresBusy,
 }
 
 /// Runs `point` on `replicas` local replicas of the circuit saved in `served` (whose artifacts
@@ -148,7 +151,9 @@ fn deploy_and_send(
         "{circuit} live: {requests} Poisson arrivals at {} req/s on {replicas} replica(s)",
         point.rate_rps
     );
+    let clock = CpuClock::now();
     let loaded = open_loop::run(&plan)?;
+    let busy = clock.busy_since();
     let expected = |body: usize| artifacts.circuit.expected(&artifacts.model, liked[body]);
     let wrong = calibration
         .iter()
@@ -156,11 +161,16 @@ fn deploy_and_send(
         .filter_map(|s| Some((s.body, s.answer.as_ref()?)))
         .filter(|&(body, answer)| client.decrypt(answer).ok() != Some(expected(body)))
         .count();
-    summarize(&calibration, &loaded, wrong)
+    summarize(&calibration, &loaded, wrong, busy)
 }
 
 /// The run's counts, its calibration, and its answered requests past the warm-up.
-fn summarize(calibration: &[Sent], loaded: &[Sent], wrong: usize) -> anyhow::Result<LiveRun> {
+fn summarize(
+    calibration: &[Sent],
+    loaded: &[Sent],
+    wrong: usize,
+    busy: CoresBusy,
+) -> anyhow::Result<LiveRun> {
     anyhow::ensure!(!loaded.is_empty(), "no request was sent (interrupted?)");
     let steady = &loaded[(loaded.len() as f64 * WARM_UP) as usize..];
     let span_s = loaded.last().map_or(0.0, |s| s.due_s);
@@ -174,6 +184,7 @@ fn summarize(calibration: &[Sent], loaded: &[Sent], wrong: usize) -> anyhow::Res
         lag_ms_p99: nearest_rank(&lags, 0.99),
         calibration: timed(calibration)?,
         loaded: timed(steady)?,
+        busy,
     })
 }
 
@@ -249,6 +260,10 @@ pub struct LiveCheck {
     /// profile leaves out: in the calibration and under load.
     pub calibration_transport_ms: f64,
     pub loaded_transport_ms: f64,
+    /// Under load, the quantile of the wait in the replica's queue and of the transport, ms:
+    /// where the client-seen tail comes from.
+    pub loaded_queue_ms_tail: f64,
+    pub loaded_transport_ms_tail: f64,
     pub run: LiveRun,
 }
 
@@ -272,6 +287,9 @@ impl LiveCheck {
         let replicas = deployment.replicas;
         let calibrated_plan = deployment_of(&calibrated, &demand, &spec.prices, replicas);
         let latency: Vec<f64> = run.loaded.iter().map(|t| t.latency_s).collect();
+        let tail = |timed: &[Timed], part: fn(&Timed) -> f64| {
+            nearest_rank(&timed.iter().map(part).collect::<Vec<_>>(), spec.quantile)
+        };
         let (low, high) = quantile_interval(&latency, spec.quantile);
         Self {
             calibrated_s: calibrated_plan.predicted_s,
@@ -283,6 +301,8 @@ impl LiveCheck {
             loaded_eval_ms: 1e3 * mean(&service(&run.loaded)),
             calibration_transport_ms: transport_ms(&run.calibration),
             loaded_transport_ms: transport_ms(&run.loaded),
+            loaded_queue_ms_tail: tail(&run.loaded, |t| t.timing.queue_ms),
+            loaded_transport_ms_tail: tail(&run.loaded, Timed::transport_ms),
             deployment,
             run,
         }

@@ -65,8 +65,9 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<()> {
             replica_memory_gib: args.replica_memory_gib,
         },
         simulate: !args.no_simulate,
-        // Live checks need the circuit's model: the `capacity` stage of a run does them.
+        // Live checks and thread timings need the circuit's model: the `capacity` stage does them.
         live: Vec::new(),
+        threads: Vec::new(),
     };
     crate::spec::check_capacity(&spec).map_err(|e| anyhow::anyhow!("bad flag: {e}"))?;
     let dir = &args.results;

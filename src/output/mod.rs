@@ -8,7 +8,10 @@ mod machine;
 mod table;
 
 pub use self::csv::{append_row, read_rows, read_stamped, CsvSink};
-pub use machine::{cores, git_revision, machine, peak_rss_mb, reset_peak_rss, unix_now, Stamp};
+pub use machine::{
+    cores, git_revision, machine, peak_rss_mb, reset_peak_rss, rss_mb, unix_now, CoresBusy,
+    CpuClock, Stamp,
+};
 pub use table::{bytes, duration, ms, utc, Table};
 
 use std::io::Write;

@@ -126,6 +126,16 @@ fn experiment(section: &Section, paper_dir: &Path) -> String {
             r.capacity_live.as_deref().map(capacity::live_table),
         ),
         (
+            "Vertical against horizontal: one thread against all cores per request",
+            capacity::SHAPES_NOTE,
+            r.capacity_threads.as_deref().map(capacity::threads_table),
+        ),
+        (
+            "Vertical against horizontal: the cheaper shape per demand",
+            "",
+            r.capacity_shapes.as_deref().map(capacity::shapes_table),
+        ),
+        (
             "Scaling: throughput against replicas",
             "",
             r.scaling_rows().as_deref().map(scaling::table),

@@ -28,7 +28,7 @@ use autoscale::{
     CollapseRow, EvalRow, LiveRow, ReplicaRow, StepRow, SummaryRow, TrainRow, TuningRow,
     WorkloadRow,
 };
-use capacity::{CapacityLiveRow, CapacityRow};
+use capacity::{CapacityLiveRow, CapacityRow, ShapeRow, ThreadsRow};
 use fhe::FheRow;
 use model::ModelRow;
 use runs::StageRow;
@@ -56,6 +56,8 @@ pub mod files {
     pub const RL_LIVE: &str = "rl_live.csv";
     pub const CAPACITY: &str = "capacity.csv";
     pub const CAPACITY_LIVE: &str = "capacity_live.csv";
+    pub const CAPACITY_THREADS: &str = "capacity_threads.csv";
+    pub const CAPACITY_SHAPES: &str = "capacity_shapes.csv";
 }
 
 /// Everything one experiment folder holds; a file that is absent is `None`. Rows whose stamp
@@ -79,6 +81,8 @@ pub struct ExperimentResults {
     pub live: Option<Vec<LiveRow>>,
     pub capacity: Option<Vec<CapacityRow>>,
     pub capacity_live: Option<Vec<CapacityLiveRow>>,
+    pub capacity_threads: Option<Vec<ThreadsRow>>,
+    pub capacity_shapes: Option<Vec<ShapeRow>>,
     pub stages: Option<Vec<(StageRow, Stamp)>>,
 }
 
@@ -107,6 +111,8 @@ impl ExperimentResults {
             live: read_rows(&dir.join(files::RL_LIVE))?,
             capacity: read_rows(&dir.join(files::CAPACITY))?,
             capacity_live: read_rows(&dir.join(files::CAPACITY_LIVE))?,
+            capacity_threads: read_rows(&dir.join(files::CAPACITY_THREADS))?,
+            capacity_shapes: read_rows(&dir.join(files::CAPACITY_SHAPES))?,
             stages: read_stamped(&dir.join(files::STAGES))?,
         })
     }

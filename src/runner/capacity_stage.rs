@@ -1,8 +1,9 @@
 //! Stage `capacity`: what each circuit the `fhe` stage measured costs to serve: the cheapest
 //! deployment for each load and client count of the spec's `capacity:` section, checked in the
-//! simulator ([`crate::capacity`]), and the section's `live` points run on local replicas.
-//! Writes `capacity.csv` (`cipherscale plan` does the same for any results folder) and
-//! `capacity_live.csv`.
+//! simulator ([`crate::capacity`]); the section's `threads` circuits timed on one core against
+//! all and planned both ways; and its `live` points run on local replicas. Writes
+//! `capacity.csv` (`cipherscale plan` does the same for any results folder),
+//! `capacity_threads.csv`, `capacity_shapes.csv` and `capacity_live.csv`.
 
 use std::path::Path;
 
@@ -10,45 +11,128 @@ use anyhow::Context;
 
 use super::{Experiment, Stage};
 use crate::capacity::live::{self, LiveCheck};
+use crate::capacity::threads;
 use crate::capacity::{CapacitySpec, Profile};
-use crate::output::{emit, read_rows, read_stamped, CsvSink, Stamp};
-use crate::results::capacity::{self, plan_results, profiles, CapacityLiveRow};
+use crate::data::Split;
+use crate::fhe::quantize_for;
+use crate::model::Tuned;
+use crate::output::{cores, emit, read_rows, read_stamped, CsvSink, Stamp};
+use crate::results::capacity::{
+    self, plan_results, profiles, CapacityLiveRow, ShapeRow, ThreadsRow,
+};
 use crate::results::files;
 
 pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     let out = experiment.out.join(files::CAPACITY);
     let spec = &experiment.spec.capacity;
     plan_into(&experiment.out, spec, &out, &experiment.stamp)?;
-    if spec.live.is_empty() {
+    if spec.live.is_empty() && spec.threads.is_empty() {
         return Ok(());
     }
-    run_live(experiment)
+    let profiles = read_profiles(&experiment.out)?;
+    let (split, tuned) = experiment.split_and_fit(experiment.spec.seed)?;
+    if !spec.threads.is_empty() {
+        let timed = time_threads(experiment, &tuned, &split)?;
+        plan_shapes(experiment, &profiles, &timed)?;
+    }
+    if !spec.live.is_empty() {
+        run_live(experiment, &profiles, &split, &tuned)?;
+    }
+    Ok(())
+}
+
+/// Each `threads` circuit timed on one thread and on all this machine's cores.
+fn time_threads(
+    experiment: &Experiment,
+    tuned: &Tuned,
+    split: &Split,
+) -> anyhow::Result<Vec<ThreadsRow>> {
+    let points = &experiment.spec.capacity.threads;
+    let mut sink = experiment.sink(files::CAPACITY_THREADS)?;
+    let progress = super::stage_progress(Stage::Capacity, points.len());
+    let mut rows = Vec::new();
+    for point in points {
+        let circuit = format!("{} {}b", point.pipeline, point.bits);
+        progress.set_message(format!("{circuit}: 1 thread against {}", cores()));
+        let model = quantize_for(&tuned.model, point.pipeline, point.bits);
+        let times = threads::measure(point, &model, &split.test, cores())
+            .with_context(|| format!("timing {circuit} on 1 and {} threads", cores()))?;
+        let row = ThreadsRow::new(&times);
+        tracing::info!(
+            "{circuit}: {:.1} ms on 1 thread, {:.1} ms on {}: {:.2}x",
+            row.one_thread_ms_median,
+            row.threads_ms_median,
+            row.threads,
+            row.speedup
+        );
+        sink.push(&row)?;
+        rows.push(row);
+        progress.inc(1);
+    }
+    super::finish_stage(progress, sink, &[capacity::threads_table(&rows)])?;
+    Ok(rows)
+}
+
+/// Every demand of the spec planned with all cores and with one per replica, for each timed
+/// circuit that `fhe.csv` profiles.
+fn plan_shapes(
+    experiment: &Experiment,
+    profiles: &[Profile],
+    timed: &[ThreadsRow],
+) -> anyhow::Result<()> {
+    let spec = &experiment.spec.capacity;
+    let mut sink = experiment.sink(files::CAPACITY_SHAPES)?;
+    let mut rows = Vec::new();
+    for t in timed {
+        let profile = profile_of(profiles, t.pipeline, t.bits)?;
+        for shapes in threads::compare(profile, t.speedup, spec) {
+            let row = ShapeRow::new(t.pipeline, t.bits, profile.cores, t.speedup, &shapes);
+            sink.push(&row)?;
+            rows.push(row);
+        }
+    }
+    let path = sink.finish()?;
+    emit(capacity::shapes_table(&rows))?;
+    emit(format_args!("wrote {}", path.display()))?;
+    Ok(())
+}
+
+/// The profile of a circuit `fhe.csv` measured at full size.
+fn profile_of(
+    profiles: &[Profile],
+    pipeline: crate::fhe::Pipeline,
+    bits: u32,
+) -> anyhow::Result<&Profile> {
+    profiles
+        .iter()
+        .find(|p| (p.pipeline, p.bits) == (pipeline, bits))
+        .with_context(|| {
+            format!(
+                "capacity: {pipeline} {bits}b was not measured at full size in {}: add it to the \
+                 fhe section",
+                files::FHE
+            )
+        })
 }
 
 /// Each live point planned, run on local replicas and written beside its plan.
-fn run_live(experiment: &Experiment) -> anyhow::Result<()> {
+fn run_live(
+    experiment: &Experiment,
+    profiles: &[Profile],
+    split: &Split,
+    tuned: &Tuned,
+) -> anyhow::Result<()> {
     let spec = &experiment.spec.capacity;
-    let profiles = read_profiles(&experiment.out)?;
     let seed = experiment.spec.seed;
-    let (split, tuned) = experiment.split_and_fit(seed)?;
     let mut sink = experiment.sink(files::CAPACITY_LIVE)?;
     let progress = super::stage_progress(Stage::Capacity, spec.live.len());
     let mut rows = Vec::new();
     for point in &spec.live {
         let circuit = format!("{} {}b", point.pipeline, point.bits);
         progress.set_message(format!("{circuit} live at {} req/s", point.rate_rps));
-        let profile = profiles
-            .iter()
-            .find(|p| (p.pipeline, p.bits) == (point.pipeline, point.bits))
-            .with_context(|| {
-                format!(
-                    "capacity.live: {circuit} was not measured at full size in {}: add it to \
-                     the fhe section",
-                    files::FHE
-                )
-            })?;
+        let profile = profile_of(profiles, point.pipeline, point.bits)?;
         let deployment = live::plan(profile, point, spec)?;
-        let (artifacts, served) = experiment.servable(&tuned, point.pipeline, point.bits)?;
+        let (artifacts, served) = experiment.servable(tuned, point.pipeline, point.bits)?;
         let run = live::run(
             point,
             deployment.replicas,

@@ -211,6 +211,18 @@ fn validate_capacity(c: &super::CapacitySpec) -> Result<(), Invalid> {
             10..=100_000,
         )?;
     }
+    for (i, point) in c.threads.iter().enumerate() {
+        let field = |name: &str| format!("capacity.threads[{i}].{name}");
+        if point.pipeline == crate::fhe::Pipeline::Integer {
+            return Err(Invalid::new(
+                &field("pipeline"),
+                "integer is measured on a slice of the model, not at full size",
+                "time glwe-packed, lwe or glwe-argmax",
+            ));
+        }
+        in_range(&field("bits"), point.bits, widths_of(point.pipeline))?;
+        in_range(&field("requests"), point.requests, 1..=10_000)?;
+    }
     Ok(())
 }
 

@@ -121,6 +121,7 @@ pub struct LineChart {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
+    pub log_x: bool,
     pub log_y: bool,
     pub series: Vec<Series>,
     pub legend: Option<SeriesLabelPosition>,
@@ -138,6 +139,11 @@ impl LineChart {
 
     pub fn log_y(mut self) -> Self {
         self.log_y = true;
+        self
+    }
+
+    pub fn log_x(mut self) -> Self {
+        self.log_x = true;
         self
     }
 
@@ -161,18 +167,14 @@ impl LineChart {
         DB::ErrorType: 'static,
     {
         let no_points = || anyhow!("`{}` has no points", self.title);
-        let x = padded(self.xs().into_iter()).ok_or_else(no_points)?;
-        if !self.log_y {
-            let y = padded(self.ys().into_iter()).ok_or_else(no_points)?;
-            return self.plot(area, x, y);
+        let x = axis(self.xs(), self.log_x).ok_or_else(no_points)?;
+        let y = axis(self.ys(), self.log_y).ok_or_else(no_points)?;
+        match (self.log_x, self.log_y) {
+            (false, false) => self.plot(area, x, y),
+            (false, true) => self.plot(area, x, y.log_scale()),
+            (true, false) => self.plot(area, x.log_scale(), y),
+            (true, true) => self.plot(area, x.log_scale(), y.log_scale()),
         }
-        let logs = self.ys().into_iter().filter(|&v| v > 0.0).map(f64::log10);
-        let y = padded(logs).ok_or_else(no_points)?;
-        self.plot(
-            area,
-            x,
-            (10f64.powf(y.start)..10f64.powf(y.end)).log_scale(),
-        )
     }
 
     /// Every x of the points and bands.
@@ -198,15 +200,17 @@ impl LineChart {
         points.chain(bands).collect()
     }
 
-    fn plot<DB, Y>(
+    fn plot<DB, X, Y>(
         &self,
         area: &DrawingArea<DB, plotters::coord::Shift>,
-        x: std::ops::Range<f64>,
+        x: X,
         y: Y,
     ) -> anyhow::Result<()>
     where
         DB: DrawingBackend,
         DB::ErrorType: 'static,
+        X: AsRangedCoord<Value = f64>,
+        X::CoordDescType: ValueFormatter<f64>,
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
     {
@@ -232,7 +236,7 @@ impl LineChart {
             .y_label_formatter(&|v| human(*v))
             .x_label_formatter(&|v| match integer_x && v.fract() != 0.0 {
                 true => String::new(),
-                false => trim(*v),
+                false => human(*v),
             })
             .light_line_style(WHITE)
             .draw()
@@ -398,6 +402,15 @@ impl BarChart {
 }
 
 /// The range of `values` padded by 5% each side (or by 1 when they are all equal).
+/// The range an axis shows: the values padded, on a log axis in decades (positive values only).
+fn axis(values: Vec<f64>, log: bool) -> Option<std::ops::Range<f64>> {
+    if !log {
+        return padded(values.into_iter());
+    }
+    let decades = padded(values.into_iter().filter(|&v| v > 0.0).map(f64::log10))?;
+    Some(10f64.powf(decades.start)..10f64.powf(decades.end))
+}
+
 fn padded(values: impl Iterator<Item = f64>) -> Option<std::ops::Range<f64>> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())

@@ -5,9 +5,11 @@
 //!   SLO violations, replica histograms), live against simulated episodes.
 //! - [`fhe`]: latency, bytes and hit@1 against bit width per pipeline.
 //! - [`scaling`]: throughput against replicas.
+//! - [`capacity`]: what each circuit costs against its hit@1, replicas against arrival rate.
 //!
 //! The charts themselves are [`LineChart`] and [`BarChart`] in `chart.rs`.
 
+mod capacity;
 mod chart;
 mod fhe;
 mod rl;
@@ -30,6 +32,7 @@ pub fn draw_all(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<F
     figures.extend(rl::comparison_figures(results, dir)?);
     figures.extend(fhe::figures(results, dir)?);
     figures.extend(scaling::figures(results, dir)?);
+    figures.extend(capacity::figures(results, dir)?);
     Ok(figures)
 }
 
