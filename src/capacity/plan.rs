@@ -118,6 +118,16 @@ pub enum Plan {
     Infeasible(String),
 }
 
+impl Plan {
+    /// The deployment, if there is one.
+    pub fn deployment(&self) -> Option<&Deployment> {
+        match self {
+            Plan::Deploy(d) => Some(d),
+            Plan::Infeasible(_) => None,
+        }
+    }
+}
+
 /// The fewest replicas (so the cheapest deployment) that meet `demand`, or why none does.
 pub fn cheapest(profile: &Profile, demand: &Demand, prices: &Prices, bounds: &Bounds) -> Plan {
     if let Some(reason) = unreachable_objective(profile, demand) {

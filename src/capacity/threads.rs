@@ -17,6 +17,7 @@ use super::config::{CapacitySpec, ThreadsPoint};
 use super::demands;
 use super::plan::{cheapest, Demand, Plan, Profile};
 use crate::data::Example;
+use crate::fhe::check::elapsed_ms;
 use crate::fhe::{argmax::GlweArgmax, glwe::GlwePacked, lwe::Lwe, Circuit, Pipeline, Shape};
 use crate::model::QuantizedModel;
 use crate::output::rss_mb;
@@ -130,10 +131,6 @@ fn time<C: Circuit>(
     }
     let [one, many] = times;
     Ok((one, many, key))
-}
-
-fn elapsed_ms(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1e3
 }
 
 /// The circuit on one core per replica: each request `speedup` times longer than measured on

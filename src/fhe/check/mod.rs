@@ -324,6 +324,7 @@ fn log_progress(label: &str, done: &[Check], scheduled: usize) {
     );
 }
 
-fn elapsed_ms(started: Instant) -> f64 {
+/// Milliseconds since `started`.
+pub fn elapsed_ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
 }

@@ -53,10 +53,7 @@ pub struct CapacityRow {
 
 impl CapacityRow {
     pub fn new(profile: &Profile, planned: &Planned) -> Self {
-        let deployed = match &planned.plan {
-            Plan::Deploy(d) => Some(d),
-            Plan::Infeasible(_) => None,
-        };
+        let deployed = planned.plan.deployment();
         let d = |f: fn(&crate::capacity::Deployment) -> f64| deployed.map(f);
         Self {
             pipeline: profile.pipeline,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::capacity::threads::{Shapes, ThreadTimes};
-use crate::capacity::{Deployment, Plan};
+use crate::capacity::Deployment;
 use crate::fhe::Pipeline;
 use crate::output::Table;
 use crate::stats::percentile;
@@ -73,12 +73,8 @@ pub struct ShapeRow {
 
 impl ShapeRow {
     pub fn new(pipeline: Pipeline, bits: u32, cores: usize, speedup: f64, s: &Shapes) -> Self {
-        let deployed = |plan: &Plan| match plan {
-            Plan::Deploy(d) => Some(d.clone()),
-            Plan::Infeasible(_) => None,
-        };
-        let (wide, narrow) = (deployed(&s.vertical), deployed(&s.horizontal));
-        let field = |d: &Option<Deployment>, f: fn(&Deployment) -> f64| d.as_ref().map(f);
+        let (wide, narrow) = (s.vertical.deployment(), s.horizontal.deployment());
+        let field = |d: Option<&Deployment>, f: fn(&Deployment) -> f64| d.map(f);
         Self {
             pipeline,
             bits,
@@ -87,19 +83,19 @@ impl ShapeRow {
             clients: s.demand.clients,
             speedup,
             vertical_cores: cores,
-            vertical_replicas: wide.as_ref().map(|d| d.replicas),
-            vertical_predicted_s: field(&wide, |d| d.predicted_s),
-            vertical_dollars_per_million: field(&wide, |d| d.dollars_per_million),
-            horizontal_replicas: narrow.as_ref().map(|d| d.replicas),
-            horizontal_predicted_s: field(&narrow, |d| d.predicted_s),
-            horizontal_dollars_per_million: field(&narrow, |d| d.dollars_per_million),
-            cheaper: cheaper(&wide, &narrow).into(),
+            vertical_replicas: wide.map(|d| d.replicas),
+            vertical_predicted_s: field(wide, |d| d.predicted_s),
+            vertical_dollars_per_million: field(wide, |d| d.dollars_per_million),
+            horizontal_replicas: narrow.map(|d| d.replicas),
+            horizontal_predicted_s: field(narrow, |d| d.predicted_s),
+            horizontal_dollars_per_million: field(narrow, |d| d.dollars_per_million),
+            cheaper: cheaper(wide, narrow).into(),
         }
     }
 }
 
 /// Which shape costs less per request; within 0.1% is a tie.
-fn cheaper(wide: &Option<Deployment>, narrow: &Option<Deployment>) -> &'static str {
+fn cheaper(wide: Option<&Deployment>, narrow: Option<&Deployment>) -> &'static str {
     match (wide, narrow) {
         (None, None) => "neither",
         (Some(_), None) => "vertical",
