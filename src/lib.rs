@@ -41,6 +41,10 @@
 //!
 //! Above the domains:
 //!
+//! - [`operate`]: a deployment scaled live by one of the study's controllers (deploy, serve
+//!   metrics and autoscale together): the replicas' metrics read into the controllers' signals,
+//!   heal, decide, scale, log.
+//!
 //! - [`spec`]: YAML experiment specs (`experiments/*.yaml`): assembles the domains'
 //!   configuration, parsed strictly and validated.
 //! - [`results`]: one row type per results file, written by the stages and read by the report,
@@ -60,6 +64,7 @@ pub mod deploy;
 pub mod fhe;
 pub mod load;
 pub mod model;
+pub mod operate;
 pub mod output;
 pub mod report;
 pub mod results;

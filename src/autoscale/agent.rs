@@ -170,6 +170,139 @@ impl Controller for PpoController {
     }
 }
 
+/// What a saved policy was trained on, written beside its checkpoint as `<checkpoint>.json`:
+/// the weights alone cannot tell which observation and actions they expect (every network has
+/// the same padded shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCard {
+    pub agent: String,
+    pub workload: String,
+    pub seed: u64,
+    pub observation: ObservationKind,
+    pub actions: ActionSpace,
+    /// Trained on open-loop arrivals (true) or the paper's probe and bursts (false).
+    pub open_loop: bool,
+    pub features: usize,
+    pub action_count: usize,
+    pub min_replicas: usize,
+    pub max_replicas: usize,
+    /// Seconds between decisions in training.
+    pub step_s: f64,
+}
+
+impl PolicyCard {
+    pub fn new(
+        agent: &str,
+        workload: &str,
+        seed: u64,
+        plan: (ObservationKind, ActionSpace),
+        limits: &Limits,
+    ) -> Self {
+        let (observation, actions) = plan;
+        Self {
+            agent: agent.into(),
+            workload: workload.into(),
+            seed,
+            observation,
+            actions,
+            open_loop: limits.open_loop,
+            features: feature_count(observation, limits.open_loop),
+            action_count: actions.count(limits),
+            min_replicas: limits.min_replicas,
+            max_replicas: limits.max_replicas,
+            step_s: limits.step_s,
+        }
+    }
+
+    /// Where the card of `checkpoint` lives.
+    pub fn path_for(checkpoint: &std::path::Path) -> std::path::PathBuf {
+        let mut name = checkpoint.as_os_str().to_owned();
+        name.push(".json");
+        name.into()
+    }
+
+    pub fn save(&self, checkpoint: &std::path::Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        crate::output::write_atomic(&Self::path_for(checkpoint), text.as_bytes(), false)
+    }
+
+    /// The card beside `checkpoint`, with an error that says what to do when it is missing.
+    pub fn load(checkpoint: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        anyhow::ensure!(
+            checkpoint.is_file(),
+            "no PPO checkpoint at {}: the `rl` stage writes them to results/<experiment>/rl/",
+            checkpoint.display()
+        );
+        let path = Self::path_for(checkpoint);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {}, which says what {} was trained on (re-run the `rl` stage to write it)",
+                path.display(),
+                checkpoint.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a policy card", path.display()))
+    }
+
+    /// Refuses limits the policy was not trained for: another observation shape or action
+    /// count would feed the network inputs it never saw.
+    pub fn check(&self, limits: &Limits) -> anyhow::Result<()> {
+        let features = feature_count(self.observation, limits.open_loop);
+        anyhow::ensure!(
+            self.open_loop == limits.open_loop && features == self.features,
+            "this policy ({} on {}) was trained on {} observations of {} features; here it would \
+             see {} observations of {features}: use a checkpoint of an open-loop workload",
+            self.agent,
+            self.workload,
+            if self.open_loop {
+                "open-loop"
+            } else {
+                "bursts"
+            },
+            self.features,
+            if limits.open_loop {
+                "open-loop"
+            } else {
+                "bursts"
+            },
+        );
+        anyhow::ensure!(
+            (self.min_replicas, self.max_replicas) == (limits.min_replicas, limits.max_replicas),
+            "this policy was trained for {}..={} replicas, not {}..={}: set --min-replicas {} \
+             --max-replicas {}",
+            self.min_replicas,
+            self.max_replicas,
+            limits.min_replicas,
+            limits.max_replicas,
+            self.min_replicas,
+            self.max_replicas,
+        );
+        Ok(())
+    }
+
+    /// The trained policy as a controller, after [`PolicyCard::check`].
+    pub fn controller(
+        &self,
+        checkpoint: &std::path::Path,
+        ppo: crate::rl::ppo::PpoConfig,
+        limits: &Limits,
+    ) -> anyhow::Result<PpoController> {
+        self.check(limits)?;
+        let mut trained =
+            crate::rl::ppo::Ppo::new(ppo, self.features, self.action_count, self.seed);
+        trained.load(checkpoint)?;
+        Ok(PpoController::new(
+            format!("{}:{}", self.agent, self.workload),
+            trained.into_actor(),
+            self.observation,
+            self.actions,
+        ))
+    }
+}
+
 /// Whether a policy's actions collapsed: the entropy of its action distribution (bits) and the
 /// share of steps with its most frequent action.
 #[derive(Debug, Clone, Copy, PartialEq)]

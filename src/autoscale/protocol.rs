@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::agent::{ActionSpace, AgentEnv, Collapse, ObservationKind, PpoController};
+use super::agent::{ActionSpace, AgentEnv, Collapse, ObservationKind, PolicyCard, PpoController};
 use super::env::{run_episode, EpisodeMetrics, ScalingEnv};
 use super::oracle::{self, Search};
 use super::{feature_count, Controller, Schedule};
@@ -434,8 +434,17 @@ where
     for a in &mut agents {
         if let Some(dir) = &plan.checkpoints {
             std::fs::create_dir_all(dir)?;
-            a.ppo
-                .save(&dir.join(checkpoint_file(&plan.workload, &agent.name, a.seed)))?;
+            let path = dir.join(checkpoint_file(&plan.workload, &agent.name, a.seed));
+            a.ppo.save(&path)?;
+            let limits = arena.env().limits().clone();
+            PolicyCard::new(
+                &agent.name,
+                &plan.workload,
+                a.seed,
+                (agent.observation, agent.actions),
+                &limits,
+            )
+            .save(&path)?;
         }
         for (episode, metrics) in std::mem::take(&mut a.training).into_iter().enumerate() {
             trained.push(Trained {

@@ -7,9 +7,12 @@ use anyhow::Context;
 use clap::Args;
 
 use super::serve::default_key_cache;
-use crate::load::{LoadPlan, Payload, Profile};
+use crate::load::open_loop::OpenLoop;
+use crate::load::trace::Replay;
+use crate::load::{summarize, LoadPlan, Payload, Profile, RequestRecord, Summary};
 use crate::output::{emit, Stamp};
 use crate::serve::client::Recommender;
+use crate::workload::trace::Trace;
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
@@ -41,6 +44,20 @@ pub struct LoadArgs {
     /// ramp: ramp-up time; steady: run time.
     #[arg(long, default_value_t = 10)]
     pub duration_s: u64,
+    /// trace: a per-minute `minute,requests` file, e.g. ../shared/traces/nasa_http_aug95.csv.
+    #[arg(long, value_name = "FILE", required_if_eq("profile", "trace"))]
+    pub trace: Option<PathBuf>,
+    /// trace: time compression (a trace minute lasts 60 / X seconds).
+    #[arg(long, value_name = "X", default_value_t = 60.0)]
+    pub compress: f64,
+    /// trace: multiplier on every minute's request count.
+    #[arg(long, value_name = "Y", default_value_t = 1.0)]
+    pub scale: f64,
+    /// trace: the first minute replayed and how many (default: to the end, within the caps).
+    #[arg(long, default_value_t = 0)]
+    pub start_minute: usize,
+    #[arg(long)]
+    pub minutes: Option<usize>,
     /// Client timeout; a failure counts as this long in the stress penalty (the paper: 10 s).
     #[arg(long, default_value_t = 10)]
     pub timeout_s: u64,
@@ -62,13 +79,15 @@ pub enum ProfileKind {
     Stress,
     Ramp,
     Steady,
+    /// Replays a per-minute trace as open-loop Poisson arrivals.
+    Trace,
 }
 
 impl LoadArgs {
-    /// The profile the flags describe.
-    fn profile(&self) -> Profile {
+    /// The goose profile the flags describe (`None`: a trace, replayed open loop).
+    fn profile(&self) -> Option<Profile> {
         let duration = Duration::from_secs(self.duration_s);
-        match self.profile {
+        Some(match self.profile {
             ProfileKind::Probe => Profile::Probe,
             ProfileKind::Stress => Profile::Stress {
                 min: self.min_burst,
@@ -83,15 +102,16 @@ impl LoadArgs {
                 rate: self.rate.max(1),
                 duration,
             },
-        }
+            ProfileKind::Trace => return None,
+        })
     }
 
-    /// The run: `payload` on every request, within the caps.
-    fn plan(&self, payload: Payload) -> LoadPlan {
+    /// The goose run: `payload` on every request, within the caps.
+    fn plan(&self, payload: Payload, profile: Profile) -> LoadPlan {
         LoadPlan {
             base: self.url.clone(),
             payload,
-            profile: self.profile(),
+            profile,
             timeout: Duration::from_secs(self.timeout_s),
             max_requests: self.max_requests,
             max_duration: Duration::from_secs(self.max_duration_s),
@@ -109,8 +129,13 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
         },
         false => recommend_payload(&args.url, &args.liked)?,
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let (records, summary) = runtime.block_on(crate::load::run(&args.plan(payload)))?;
+    let (records, summary) = match args.profile() {
+        None => replay(args, payload)?,
+        Some(profile) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(crate::load::run(&args.plan(payload, profile)))?
+        }
+    };
     let path = crate::load::write(&args.out, &records, &summary, &Stamp::here("load"))?;
     emit(format_args!("{summary}\nwrote {}", path.display()))?;
     if summary.interrupted {
@@ -120,6 +145,59 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Replays `--trace` open loop within the caps.
+fn replay(args: &LoadArgs, payload: Payload) -> anyhow::Result<(Vec<RequestRecord>, Summary)> {
+    let path = args
+        .trace
+        .as_deref()
+        .context("--profile trace needs --trace FILE")?;
+    let trace = Trace::load(path)?;
+    let replay = Replay {
+        start_minute: args.start_minute,
+        minutes: args.minutes,
+        compress: args.compress,
+        scale: args.scale,
+        seed: args.seed,
+    };
+    let mut arrivals_s = replay.arrivals_s(&trace)?;
+    arrivals_s.truncate(args.max_requests);
+    let (path, body, headers) = match payload {
+        Payload::Get { path } => (path, Vec::new(), Vec::new()),
+        Payload::Post {
+            path,
+            body,
+            headers,
+        } => (path, body.to_vec(), headers),
+    };
+    let timeout = Duration::from_secs(args.timeout_s);
+    emit(format_args!(
+        "replaying {} requests over {:.0} s ({})",
+        arrivals_s.len(),
+        replay
+            .duration(&trace)?
+            .as_secs_f64()
+            .min(args.max_duration_s as f64),
+        replay.episode(&trace)?.label
+    ))?;
+    let plan = OpenLoop {
+        base: args.url.clone(),
+        path,
+        headers,
+        bodies: vec![body.into()],
+        arrivals_s,
+        timeout,
+        max_duration: Duration::from_secs(args.max_duration_s),
+        keep_answers: false,
+        one_at_a_time: false,
+        answer_limit: 1 << 20,
+    };
+    let started = std::time::Instant::now();
+    let sent = crate::load::open_loop::run(&plan)?;
+    let records = crate::load::trace::records(&sent);
+    let summary = summarize("trace", timeout, &records, started.elapsed());
+    Ok((records, summary))
 }
 
 /// One encrypted recommend request (keys from the client cache, uploaded if needed), reused as

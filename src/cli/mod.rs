@@ -2,6 +2,7 @@
 //! the library takes) and one short function per subcommand, each in its file.
 
 mod data;
+mod deploy;
 mod load;
 mod manifests;
 mod plan;
@@ -63,6 +64,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Ask a server for a recommendation: keys and decryption stay on this machine.
     Recommend(serve::RecommendArgs),
+    /// Run a circuit's replicas behind one endpoint, scaled live by a controller (static, hpa,
+    /// queue, mpc or a trained PPO policy), until Ctrl-C or SIGTERM.
+    Deploy(deploy::DeployArgs),
     /// Send bounded load to a loopback endpoint (goose) and write per-request and summary CSVs.
     Load(load::LoadArgs),
     /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service) as YAML.
@@ -91,6 +95,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args),
         Command::Recommend(args) => serve::recommend(&args),
         Command::Load(args) => load::load(&args),
+        Command::Deploy(args) => deploy::deploy(&args),
         Command::Manifests(args) => manifests::manifests(args),
         Command::Data(args) => data::data(&args),
         Command::Plan(args) => plan::plan(&args),

@@ -38,6 +38,8 @@ pub struct LocalConfig {
     pub ready_timeout: Duration,
     /// Longest scale-down waits for a replica's in-flight requests.
     pub drain_timeout: Duration,
+    /// Where the proxy listens (port 0: a free one).
+    pub listen: std::net::SocketAddr,
 }
 
 impl LocalConfig {
@@ -51,6 +53,7 @@ impl LocalConfig {
             queue: None,
             ready_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(600),
+            listen: "127.0.0.1:0".parse().expect("a socket address"),
         })
     }
 }
@@ -176,7 +179,7 @@ impl Deployer for LocalDeployer {
     fn deploy(&mut self) -> anyhow::Result<()> {
         if self.proxy.is_none() {
             Ledger::stop_leftovers();
-            self.proxy = Some(proxy::start(self.pool.clone())?);
+            self.proxy = Some(proxy::start(self.pool.clone(), self.config.listen)?);
         }
         if self.desired == 0 {
             self.scale(1)?;
@@ -220,6 +223,10 @@ impl Deployer for LocalDeployer {
 
     fn endpoint(&self) -> Option<String> {
         self.proxy.as_ref().map(|p| p.base.clone())
+    }
+
+    fn metrics_endpoints(&self) -> Vec<String> {
+        self.replica_endpoints()
     }
 
     fn teardown(&mut self) -> anyhow::Result<()> {

@@ -48,6 +48,11 @@ pub trait Deployer {
     fn restart(&mut self) -> anyhow::Result<()>;
     /// Where clients send requests; `None` before `deploy`.
     fn endpoint(&self) -> Option<String>;
+    /// Base URLs whose `/metrics` describe the replicas (an autoscaler scrapes them); empty
+    /// where this process cannot reach them.
+    fn metrics_endpoints(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Stops every replica and frees what the deployment holds.
     fn teardown(&mut self) -> anyhow::Result<()>;
 }

@@ -106,9 +106,9 @@ struct Forwarder {
     client: Client<HttpConnector, Body>,
 }
 
-/// Starts the proxy for `pool` on a free loopback port.
-pub fn start(pool: Pool) -> anyhow::Result<InProcess> {
-    InProcess::start(move |listener, shutdown| async move {
+/// Starts the proxy for `pool` on `address` (port 0: a free one).
+pub fn start(pool: Pool, address: std::net::SocketAddr) -> anyhow::Result<InProcess> {
+    InProcess::start_on(address, move |listener, shutdown| async move {
         let forwarder = Forwarder {
             pool,
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -130,37 +130,93 @@ impl Drop for InFlight {
     }
 }
 
+/// Bodies up to this size are held so a request can go to another replica when the one picked
+/// refuses the connection (it died since the last health check); larger ones (key uploads)
+/// are streamed and not retried.
+const RETRY_BODY_BYTES: u64 = 16 << 20;
+
 async fn forward(State(forwarder): State<Forwarder>, request: Request) -> Response {
-    let Some(backend) = forwarder.pool.pick() else {
-        let mut refusal =
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no replica is ready").into_response();
-        refusal
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
-        return refusal;
-    };
-    backend.in_flight.fetch_add(1, Ordering::AcqRel);
-    let _in_flight = InFlight(backend.clone());
-    let (mut parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = match format!("{}{path}", backend.base).parse() {
-        Ok(uri) => uri,
+    let (parts, body) = request.into_parts();
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bodiless =
+        parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+    if !(bodiless || length.is_some_and(|n| n <= RETRY_BODY_BYTES)) {
+        return match forwarder.pool.pick() {
+            Some(backend) => forward_to(&forwarder, &backend, parts, Body::new(body))
+                .await
+                .unwrap_or_else(|e| bad_gateway(&backend, &e)),
+            None => no_replica(),
+        };
+    }
+    let bytes = match axum::body::to_bytes(Body::new(body), RETRY_BODY_BYTES as usize).await {
+        Ok(bytes) => bytes,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
+    // Each replica at most once: one that refuses the connection leaves the rotation.
+    for _ in 0..forwarder.pool.len().max(1) {
+        let Some(backend) = forwarder.pool.pick() else {
+            break;
+        };
+        match forward_to(
+            &forwarder,
+            &backend,
+            parts.clone(),
+            Body::from(bytes.clone()),
+        )
+        .await
+        {
+            Err(e) if e.is_connect() => {
+                tracing::warn!(
+                    "replica {} refused a connection: out of rotation",
+                    backend.base
+                );
+                forwarder.pool.remove(&backend.base);
+            }
+            Err(e) => return bad_gateway(&backend, &e),
+            Ok(response) => return response,
+        }
+    }
+    no_replica()
+}
+
+/// Sends one request to `backend`, counted in flight while it runs.
+async fn forward_to(
+    forwarder: &Forwarder,
+    backend: &Arc<Backend>,
+    mut parts: axum::http::request::Parts,
+    body: Body,
+) -> Result<Response, hyper_util::client::legacy::Error> {
+    backend.in_flight.fetch_add(1, Ordering::AcqRel);
+    let _in_flight = InFlight(backend.clone());
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = format!("{}{path}", backend.base)
+        .parse()
+        .expect("a replica's base URL and a request path make a URI");
     parts.headers.remove(header::HOST);
-    match forwarder
+    let response = forwarder
         .client
         .request(Request::from_parts(parts, body))
-        .await
-    {
-        Ok(response) => {
-            backend.forwarded.fetch_add(1, Ordering::Relaxed);
-            response.map(Body::new)
-        }
-        Err(e) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("replica {} did not answer: {e}", backend.base),
-        )
-        .into_response(),
-    }
+        .await?;
+    backend.forwarded.fetch_add(1, Ordering::Relaxed);
+    Ok(response.map(Body::new))
+}
+
+fn no_replica() -> Response {
+    let mut refusal =
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no replica is ready").into_response();
+    refusal
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+    refusal
+}
+
+fn bad_gateway(backend: &Backend, e: &hyper_util::client::legacy::Error) -> Response {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("replica {} did not answer: {e}", backend.base),
+    )
+    .into_response()
 }

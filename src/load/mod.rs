@@ -11,6 +11,7 @@
 
 pub mod closed_loop;
 pub mod open_loop;
+pub mod trace;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -181,7 +182,7 @@ pub async fn run(plan: &LoadPlan) -> anyhow::Result<(Vec<RequestRecord>, Summary
     result.map_err(|e| anyhow::anyhow!("goose: {e:?}"))?;
     let wall = started.elapsed();
     let records = std::mem::take(&mut *crate::lock(&records));
-    let summary = summarize(plan, &records, wall);
+    let summary = summarize(plan.profile.name(), plan.timeout, &records, wall);
     Ok((records, summary))
 }
 
@@ -299,7 +300,14 @@ fn goose_args(plan: &LoadPlan) -> Vec<String> {
     args
 }
 
-fn summarize(plan: &LoadPlan, records: &[RequestRecord], wall: Duration) -> Summary {
+/// The aggregates of `records` of a run of `profile` that took `wall`, failures counted as
+/// `timeout` in the penalised mean.
+pub fn summarize(
+    profile: &str,
+    timeout: Duration,
+    records: &[RequestRecord],
+    wall: Duration,
+) -> Summary {
     let ok: Vec<f64> = records
         .iter()
         .filter(|r| r.ok())
@@ -311,7 +319,7 @@ fn summarize(plan: &LoadPlan, records: &[RequestRecord], wall: Duration) -> Summ
     } else {
         ok.len() as f64 / n as f64
     };
-    let timeout_s = plan.timeout.as_secs_f64();
+    let timeout_s = timeout.as_secs_f64();
     let penalized_mean_s = if n == 0 {
         timeout_s
     } else {
@@ -334,7 +342,7 @@ fn summarize(plan: &LoadPlan, records: &[RequestRecord], wall: Duration) -> Summ
     };
     let pct = |q: f64| crate::stats::percentile(&ok, q);
     Summary {
-        profile: plan.profile.name().into(),
+        profile: profile.into(),
         requests: n,
         succeeded: ok.len(),
         success_rate,

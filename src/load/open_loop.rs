@@ -25,7 +25,7 @@ pub struct OpenLoop {
     pub base: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
-    /// Request `i` sends body `i % bodies.len()`.
+    /// Request `i` sends body `i % bodies.len()` (POST; an empty body: GET).
     pub bodies: Vec<Bytes>,
     /// When each request is due, seconds from the start, ascending.
     pub arrivals_s: Vec<f64>,
@@ -142,8 +142,12 @@ fn build(
     headers: &[(String, String)],
     body: Bytes,
 ) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
-    let builder = hyper::Request::post(url.clone())
-        .header(hyper::header::CONTENT_TYPE, "application/octet-stream");
+    // An empty body is a GET (a health check or any other read-only route).
+    let builder = match body.is_empty() {
+        true => hyper::Request::get(url.clone()),
+        false => hyper::Request::post(url.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/octet-stream"),
+    };
     let builder = headers
         .iter()
         .fold(builder, |b, (name, value)| b.header(name, value));

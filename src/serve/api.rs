@@ -15,7 +15,7 @@
 //! `workers` threads; at most `queue` more requests wait for one.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -173,6 +173,7 @@ impl State {
         } else {
             Some(artifacts.circuit.replica(&artifacts.model, &[])?)
         };
+        let metrics = Metrics::new(config.workers);
         Ok(Self(Arc::new(Inner {
             workers: Arc::new(Semaphore::new(config.workers)),
             cache: KeyCache {
@@ -183,7 +184,7 @@ impl State {
             artifacts,
             store,
             keyless,
-            metrics: Metrics::default(),
+            metrics,
             outstanding: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             recent_eval_s: Mutex::new(1.0),
@@ -317,6 +318,7 @@ impl State {
             let keyed = Instant::now();
             let response = replica.eval(&request)?;
             let seconds = keyed.elapsed().as_secs_f64();
+            state.0.metrics.busy(started.elapsed().as_secs_f64());
             let mut recent = lock(&state.0.recent_eval_s);
             *recent = 0.8 * *recent + 0.2 * seconds;
             let timing = ServerTiming {
@@ -342,18 +344,18 @@ impl Drop for Admitted {
 }
 
 /// Raises a gauge (requests in flight, requests waiting) while alive.
-struct Gauge<'a>(&'a AtomicU64);
+struct Gauge<'a>(&'a prometheus_client::metrics::gauge::Gauge);
 
 impl<'a> Gauge<'a> {
-    fn raise(gauge: &'a AtomicU64) -> Self {
-        gauge.fetch_add(1, Ordering::Relaxed);
+    fn raise(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
         Self(gauge)
     }
 }
 
 impl Drop for Gauge<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 

@@ -107,6 +107,16 @@ impl InProcess {
         F: FnOnce(TcpListener, Shutdown) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>>,
     {
+        Self::start_on("127.0.0.1:0".parse().expect("a socket address"), serve)
+    }
+
+    /// Binds `address` and runs `serve(listener, shutdown)` on its own runtime.
+    pub fn start_on<F, Fut>(address: std::net::SocketAddr, serve: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(TcpListener, Shutdown) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let wanted = address;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, address) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -115,7 +125,9 @@ impl InProcess {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                let listener = TcpListener::bind(wanted)
+                    .await
+                    .with_context(|| format!("binding {wanted}"))?;
                 let _ = bound.send(listener.local_addr()?);
                 serve(
                     listener,
