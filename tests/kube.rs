@@ -412,7 +412,7 @@ fn merge(base: &mut Value, overlay: Value) {
 
 #[test]
 fn manifests_are_the_same_typed_objects_as_yaml() {
-    let yaml = manifests_yaml(&config(), 2).unwrap();
+    let yaml = manifests_yaml(&config(), 2, None).unwrap();
     let documents: Vec<&str> = yaml
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
@@ -428,6 +428,80 @@ fn manifests_are_the_same_typed_objects_as_yaml() {
         assert_eq!(value["kind"], kind);
         assert_eq!(value["metadata"]["labels"][RUN_LABEL], RUN);
     }
+}
+
+/// The Kubernetes version whose official schemas the manifests must pass: the one the typed
+/// objects come from (k8s-openapi's `v1_33` feature).
+const KUBERNETES_VERSION: &str = "1.33.0";
+
+/// `kubernetes-validate --strict` on `path` (offline: the package carries the schemas); `None`
+/// where the tool is not installed outside CI (in CI that is a failure: `.ci/run` installs it).
+fn validate(path: &std::path::Path) -> Option<std::process::Output> {
+    let run = std::process::Command::new("kubernetes-validate")
+        .args([
+            "--kubernetes-version",
+            KUBERNETES_VERSION,
+            "--strict",
+            "--no-warn",
+        ])
+        .arg(path)
+        .output();
+    match run {
+        Ok(output) => Some(output),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipped: kubernetes-validate not found ({e}); pip install kubernetes-validate"
+            );
+            None
+        }
+        Err(e) => panic!("kubernetes-validate not found ({e}): .ci/run installs it"),
+    }
+}
+
+fn show(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn manifests_pass_the_official_schemas_and_a_broken_one_fails() {
+    let autoscaler = cipherscale::deploy::kubernetes::HpaConfig {
+        min_replicas: 1,
+        max_replicas: 6,
+        target_utilization: 0.7,
+        window_s: 300,
+    };
+    let yaml = manifests_yaml(&config(), 2, Some(&autoscaler)).unwrap();
+    assert_eq!(
+        yaml.matches("kind: HorizontalPodAutoscaler").count(),
+        1,
+        "{yaml}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, &yaml).unwrap();
+    let Some(output) = validate(&good) else {
+        return;
+    };
+    assert!(output.status.success(), "{}\n{yaml}", show(&output));
+
+    // One field of the wrong type, one field the schema does not have.
+    let deployment: Deployment = cipherscale::deploy::kubernetes::objects(&config(), 2).1;
+    let mut broken = serde_json::to_value(&deployment).unwrap();
+    broken["spec"]["replicas"] = json!("two");
+    broken["spec"]["template"]["spec"]["containerz"] = json!([]);
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, yaml_serde::to_string(&broken).unwrap()).unwrap();
+    let output = validate(&bad).unwrap();
+    assert!(
+        !output.status.success(),
+        "a broken manifest passed: {}",
+        show(&output)
+    );
+    assert!(show(&output).contains("replicas"), "{}", show(&output));
 }
 
 /// Deploys a real circuit to the cluster `KUBECONFIG` points to (image from `CIPHERSCALE_IMAGE`),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::deploy::kubernetes::KubeConfig;
+use crate::deploy::kubernetes::{HpaConfig, KubeConfig};
 use crate::output::{emit, write_atomic};
 use crate::spec::KubeSpec;
 
@@ -34,6 +34,19 @@ pub struct ManifestArgs {
     /// Evaluation workers (and CPU request) per replica.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Also write a HorizontalPodAutoscaler (autoscaling/v2) on CPU utilisation: Kubernetes'
+    /// own controller instead of `cipherscale deploy --backend kube --autoscale ...`.
+    #[arg(long)]
+    pub hpa: bool,
+    /// --hpa: bounds, target utilisation (0..1) and scale-down stabilisation window.
+    #[arg(long, default_value_t = 1)]
+    pub min_replicas: i32,
+    #[arg(long, default_value_t = 4)]
+    pub max_replicas: i32,
+    #[arg(long, default_value_t = 0.7)]
+    pub target: f64,
+    #[arg(long, default_value_t = 300)]
+    pub window_s: i32,
 }
 
 pub fn manifests(args: ManifestArgs) -> anyhow::Result<()> {
@@ -47,7 +60,14 @@ pub fn manifests(args: ManifestArgs) -> anyhow::Result<()> {
         workers: args.workers,
         ready_timeout: Duration::from_secs(300),
     };
-    let yaml = crate::deploy::kubernetes::manifests_yaml(&config, args.replicas)?;
+    let autoscaler = args.hpa.then_some(HpaConfig {
+        min_replicas: args.min_replicas,
+        max_replicas: args.max_replicas,
+        target_utilization: args.target,
+        window_s: args.window_s,
+    });
+    let yaml =
+        crate::deploy::kubernetes::manifests_yaml(&config, args.replicas, autoscaler.as_ref())?;
     let path = args.out.join(format!("{}.yaml", config.name));
     write_atomic(&path, yaml.as_bytes(), false)?;
     Ok(emit(format_args!("wrote {}", path.display()))?)

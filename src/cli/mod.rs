@@ -69,7 +69,8 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     /// Send bounded load to a loopback endpoint (goose) and write per-request and summary CSVs.
     Load(load::LoadArgs),
-    /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service) as YAML.
+    /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service and,
+    /// with --hpa, a HorizontalPodAutoscaler) as YAML.
     Manifests(manifests::ManifestArgs),
     /// What each measured circuit costs to serve: the cheapest replicas, memory and dollars per
     /// million requests for each load and client count, checked in the simulator.

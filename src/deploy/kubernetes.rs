@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HPAScalingRules, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, Namespace, Pod, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume,
@@ -182,14 +187,94 @@ fn pod_spec(config: &KubeConfig) -> PodSpec {
     }
 }
 
-/// The objects as one multi-document YAML file (what `cipherscale manifests` writes).
-pub fn manifests_yaml(config: &KubeConfig, replicas: i32) -> anyhow::Result<String> {
+/// The native alternative to `cipherscale deploy --autoscale hpa`: Kubernetes' own
+/// HorizontalPodAutoscaler (autoscaling/v2) on the Deployment's CPU utilisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HpaConfig {
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    /// Target mean CPU utilisation of the pods, 0..1 of their CPU request.
+    pub target_utilization: f64,
+    /// Scale-down stabilisation window.
+    pub window_s: i32,
+}
+
+impl HpaConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            1 <= self.min_replicas && self.min_replicas <= self.max_replicas,
+            "need 1 <= min replicas <= max replicas"
+        );
+        anyhow::ensure!(
+            self.target_utilization > 0.0 && self.target_utilization <= 1.0,
+            "the target utilisation is a fraction in (0, 1]"
+        );
+        anyhow::ensure!(
+            (0..=3600).contains(&self.window_s),
+            "the stabilisation window is 0 to 3600 s (the API's bounds)"
+        );
+        Ok(())
+    }
+}
+
+/// The HorizontalPodAutoscaler of `config`'s Deployment.
+pub fn hpa(config: &KubeConfig, hpa: &HpaConfig) -> HorizontalPodAutoscaler {
+    HorizontalPodAutoscaler {
+        metadata: ObjectMeta {
+            name: Some(config.name.clone()),
+            namespace: Some(config.namespace.clone()),
+            labels: Some(labels(config)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: config.name.clone(),
+            },
+            min_replicas: Some(hpa.min_replicas),
+            max_replicas: hpa.max_replicas,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some((hpa.target_utilization * 100.0).round() as i32),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            behavior: Some(HorizontalPodAutoscalerBehavior {
+                scale_down: Some(HPAScalingRules {
+                    stabilization_window_seconds: Some(hpa.window_s),
+                    ..HPAScalingRules::default()
+                }),
+                ..HorizontalPodAutoscalerBehavior::default()
+            }),
+        }),
+        ..HorizontalPodAutoscaler::default()
+    }
+}
+
+/// The objects as one multi-document YAML file (what `cipherscale manifests` writes), with the
+/// HorizontalPodAutoscaler when `autoscaler` is given.
+pub fn manifests_yaml(
+    config: &KubeConfig,
+    replicas: i32,
+    autoscaler: Option<&HpaConfig>,
+) -> anyhow::Result<String> {
     let (namespace, deployment, service) = objects(config, replicas);
-    let documents = [
+    let mut documents = vec![
         yaml_serde::to_string(&namespace)?,
         yaml_serde::to_string(&deployment)?,
         yaml_serde::to_string(&service)?,
     ];
+    if let Some(autoscaler) = autoscaler {
+        autoscaler.check()?;
+        documents.push(yaml_serde::to_string(&hpa(config, autoscaler))?);
+    }
     Ok(documents
         .iter()
         .map(|d| format!("---\n{d}"))
