@@ -331,6 +331,125 @@ fn scale_uses_the_scale_subresource_and_status_counts_pods() {
     });
 }
 
+/// Serves `text` as every answer on a free loopback port (a pod's `/metrics`).
+fn metrics_server(text: String) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn the_live_autoscaler_scales_through_the_scale_subresource() {
+    use cipherscale::autoscale::rules::Static;
+    use cipherscale::operate::autoscaler::{Autoscaler, Clock, Decision};
+    use cipherscale::operate::controllers::Settings;
+
+    let replica = cipherscale::serve::metrics::Metrics::new(2);
+    replica.record("/v1/recommend", 200, 0.3);
+    let port = metrics_server(replica.render());
+    let pods = json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [{
+        "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "a" },
+        "spec": { "containers": [{ "name": "serve",
+                                   "ports": [{ "name": "http", "containerPort": port }] }] },
+        "status": { "phase": "Running", "podIP": "127.0.0.1",
+                    "conditions": [{ "type": "Ready", "status": "True" }] } }] });
+    let scale = |replicas: i32| {
+        with_body(
+            exchange(
+                Method::PATCH,
+                &format!("{}/scale", deployment_path()),
+                &[],
+                json!({ "apiVersion": "autoscaling/v1", "kind": "Scale",
+                        "metadata": { "name": NAME, "namespace": NS },
+                        "spec": { "replicas": replicas } }),
+            ),
+            json!({ "spec": { "replicas": replicas } }),
+        )
+    };
+    let get = |path: &str, query: &[(&'static str, &str)], reply: &Value| {
+        exchange(Method::GET, path, query, reply.clone())
+    };
+    let selector = format!("{RUN_LABEL}={RUN}");
+    let pods_path = format!("/api/v1/namespaces/{NS}/pods");
+    let one = deployment_state(1, 1, 1, 1);
+    let mut script = deploy_script();
+    // Scale to the initial count, then one interval: status (twice: before and after healing
+    // nothing), the pods' metrics addresses, and the decision: 3 replicas.
+    script.push(scale(1));
+    script.push(get(&deployment_path(), &[], &one));
+    for _ in 0..2 {
+        script.push(get(&deployment_path(), &[], &one));
+        script.push(get(&pods_path, &[("labelSelector", &selector)], &pods));
+    }
+    script.push(get(&pods_path, &[("labelSelector", &selector)], &pods));
+    script.push(scale(3));
+    script.push(get(&deployment_path(), &[], &deployment_state(2, 2, 3, 3)));
+    script.extend(teardown_script());
+
+    converse(config(), script, |deployer| {
+        deployer.deploy().unwrap();
+        let settings = Settings {
+            env: cipherscale::autoscale::open_loop::OpenLoopConfig {
+                step_s: 0.1,
+                max_replicas: 4,
+                initial_replicas: 1,
+                ..Default::default()
+            },
+            service_s: Some(0.3),
+            workers: 2,
+            replicas: 3,
+            hpa_target: 0.7,
+            queue_target: 2.0,
+            window_s: 300.0,
+            alpha: 0.7,
+            horizon: 4,
+            headroom: 1.5,
+            seed: 1,
+        };
+        let clock = Clock {
+            interval: Duration::from_millis(100),
+            day_s: 86_400.0,
+            day_start: 0.0,
+        };
+        let mut autoscaler = Autoscaler::new(
+            &mut *deployer,
+            Box::new(Static { replicas: 3 }),
+            settings.limits().unwrap(),
+            clock,
+        );
+        let mut decisions: Vec<Decision> = Vec::new();
+        let stop = std::cell::Cell::new(false);
+        autoscaler
+            .run(1, &|| stop.get(), &mut |d| {
+                decisions.push(d.clone());
+                stop.set(true);
+                Ok(())
+            })
+            .unwrap();
+        autoscaler.teardown().unwrap();
+        let d = &decisions[0];
+        assert_eq!((d.desired, d.ready, d.target), (1, 1, 3), "{d:?}");
+        assert_eq!(d.unreachable, 0, "the pod's metrics were read: {d:?}");
+        assert_eq!(d.queue, 0);
+        assert!(d.p95_s > 0.25 && d.p95_s <= 0.5, "{d:?}");
+    });
+}
+
 #[test]
 fn restart_collects_finished_pods_and_rolls_the_template() {
     let mut script = deploy_script();

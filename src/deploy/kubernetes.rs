@@ -405,6 +405,29 @@ pub fn rolled_out(deployment: &Deployment, replicas: usize) -> bool {
         && count(status.replicas) == replicas
 }
 
+/// Where a ready pod serves `/metrics`: its IP and the container port named `http` (reachable
+/// from inside the cluster, where an autoscaler runs).
+pub fn pod_metrics_url(pod: &Pod) -> Option<String> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    let ready = status
+        .conditions
+        .as_ref()
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let ip = status.pod_ip.as_ref().filter(|_| ready)?;
+    let port = pod
+        .spec
+        .as_ref()
+        .into_iter()
+        .flat_map(|s| &s.containers)
+        .flat_map(|c| c.ports.iter().flatten())
+        .find(|p| p.name.as_deref() == Some("http"))
+        .map_or(PORT, |p| p.container_port);
+    Some(format!("http://{ip}:{port}"))
+}
+
 /// Counts a run's pods the way `status` reports them.
 pub fn pod_counts(pods: &[Pod]) -> (usize, usize, usize) {
     let (mut ready, mut terminating, mut failed) = (0, 0, 0);
@@ -483,6 +506,17 @@ impl Deployer for KubeDeployer {
             &Patch::Merge(&patch),
         ))?;
         self.wait_rolled_out(self.desired)
+    }
+
+    fn metrics_endpoints(&self) -> Vec<String> {
+        let list = ListParams::default().labels(&self.run_selector());
+        match self.runtime.block_on(self.pods().list(&list)) {
+            Ok(pods) => pods.items.iter().filter_map(pod_metrics_url).collect(),
+            Err(e) => {
+                tracing::warn!("listing the pods for their metrics: {e}");
+                Vec::new()
+            }
+        }
     }
 
     fn endpoint(&self) -> Option<String> {

@@ -36,6 +36,30 @@ impl fmt::Display for Status {
     }
 }
 
+impl<D: Deployer + ?Sized> Deployer for &mut D {
+    fn deploy(&mut self) -> anyhow::Result<()> {
+        (**self).deploy()
+    }
+    fn scale(&mut self, replicas: usize) -> anyhow::Result<()> {
+        (**self).scale(replicas)
+    }
+    fn status(&mut self) -> anyhow::Result<Status> {
+        (**self).status()
+    }
+    fn restart(&mut self) -> anyhow::Result<()> {
+        (**self).restart()
+    }
+    fn endpoint(&self) -> Option<String> {
+        (**self).endpoint()
+    }
+    fn metrics_endpoints(&self) -> Vec<String> {
+        (**self).metrics_endpoints()
+    }
+    fn teardown(&mut self) -> anyhow::Result<()> {
+        (**self).teardown()
+    }
+}
+
 /// Runs and scales the replicas of one circuit.
 pub trait Deployer {
     /// Starts the deployment with one replica, or does nothing if it runs.

@@ -57,7 +57,7 @@ impl std::fmt::Display for Decision {
             self.desired,
             self.target,
             if self.healed > 0 { format!(" (replaced {} dead)", self.healed) } else { String::new() },
-            if self.unreachable > 0 { format!(" ({} metrics unreachable)", self.unreachable) } else { String::new() },
+            if self.unreachable > 0 { format!(" ({} metrics unreachable: holding if none read)", self.unreachable) } else { String::new() },
         )
     }
 }
@@ -206,16 +206,15 @@ impl<D: Deployer> Autoscaler<D> {
         Ok(base)
     }
 
-    /// Deploys `initial` replicas, then decides every interval until `stop` says so (checked
-    /// every 50 ms); `on_decision` sees each decision. The deployment is left running: call
-    /// [`Autoscaler::teardown`].
+    /// Scales the deployed replicas to `initial`, then decides every interval until `stop` says
+    /// so (checked every 50 ms); `on_decision` sees each decision. The deployment is left
+    /// running: call [`Autoscaler::teardown`].
     pub fn run(
         &mut self,
         initial: usize,
         stop: &dyn Fn() -> bool,
         on_decision: &mut dyn FnMut(&Decision) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        self.deployer.deploy()?;
         self.deployer.scale(self.limits.clamp(initial))?;
         self.controller.reset();
         let started = Instant::now();
@@ -255,13 +254,12 @@ impl<D: Deployer> Autoscaler<D> {
                 + (now_s + self.clock.interval.as_secs_f64()) / self.clock.day_s)
                 .rem_euclid(1.0),
         };
-        let seen = self
-            .observer
-            .observe(&self.deployer.metrics_endpoints(), tick, &self.limits);
+        let endpoints = self.deployer.metrics_endpoints();
+        let seen = self.observer.observe(&endpoints, tick, &self.limits);
         let s = &seen.signals;
         let decided = self.limits.clamp(self.controller.decide(s, &self.limits));
-        // Blind (no replica's metrics readable): hold rather than act on zeros.
-        let blind = !seen.unreachable.is_empty() && seen.unreachable.len() == status.ready;
+        // Blind (replicas ready, none of their metrics readable): hold rather than act on zeros.
+        let blind = status.ready > 0 && endpoints.len() == seen.unreachable.len();
         if blind {
             tracing::warn!(
                 "no replica's /metrics answered: holding ({})",
