@@ -24,6 +24,41 @@ pub struct DeployArgs {
     pub artifacts: PathBuf,
     #[arg(long, value_enum, default_value = "local")]
     pub backend: Backend,
+    /// Where the round-robin proxy listens (local backend).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the autoscaler's own /metrics listens.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub metrics_listen: SocketAddr,
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// The length of a day on this clock, for the time-of-day features (a replayed trace at
+    /// --compress X has days of 86400 / X s) ...
+    #[arg(long, default_value_t = 86_400.0)]
+    pub day_s: f64,
+    /// ... and the fraction of that day at the start (default: the UTC time now).
+    #[arg(long)]
+    pub day_start: Option<f64>,
+    /// Stop by itself after this long (otherwise: Ctrl-C or SIGTERM).
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Also write every decision to this CSV.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// kube: namespace and image (the kube backend's defaults otherwise).
+    #[arg(long, default_value_t = KubeSpec::default().namespace)]
+    pub namespace: String,
+    #[arg(long, default_value_t = KubeSpec::default().image)]
+    pub image: String,
+    /// kube: the kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// The controller and what it is told about the deployment (shared by `deploy` and
+/// `rehearse`).
+#[derive(Debug, Args)]
+pub struct ControlArgs {
     /// static: the count; every controller: the count to start with.
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
@@ -32,12 +67,6 @@ pub struct DeployArgs {
     /// results/paper/rl/nasa-ppo-rich-seed1.safetensors).
     #[arg(long, value_name = "CONTROLLER", default_value = "static")]
     pub autoscale: String,
-    /// Where the round-robin proxy listens (local backend).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Where the autoscaler's own /metrics listens.
-    #[arg(long, default_value = "127.0.0.1:9090")]
-    pub metrics_listen: SocketAddr,
     /// Evaluation workers per replica (each replica queues two per worker beyond them).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -77,29 +106,8 @@ pub struct DeployArgs {
     pub horizon: usize,
     #[arg(long, default_value_t = 1.5)]
     pub headroom: f64,
-    /// The length of a day on this clock, for the time-of-day features (a replayed trace at
-    /// --compress X has days of 86400 / X s) ...
-    #[arg(long, default_value_t = 86_400.0)]
-    pub day_s: f64,
-    /// ... and the fraction of that day at the start (default: the UTC time now).
-    #[arg(long)]
-    pub day_start: Option<f64>,
-    /// Stop by itself after this long (otherwise: Ctrl-C or SIGTERM).
-    #[arg(long)]
-    pub duration_s: Option<f64>,
-    /// Also write every decision to this CSV.
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// kube: namespace and image (the kube backend's defaults otherwise).
-    #[arg(long, default_value_t = KubeSpec::default().namespace)]
-    pub namespace: String,
-    #[arg(long, default_value_t = KubeSpec::default().image)]
-    pub image: String,
-    /// kube: the kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -108,9 +116,15 @@ pub enum Backend {
     Kube,
 }
 
-impl DeployArgs {
-    fn settings(&self) -> Settings {
-        Settings {
+impl ControlArgs {
+    /// The controllers' settings the flags give.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        anyhow::ensure!(
+            self.interval_s > 0.0 && self.interval_s.is_finite(),
+            "--interval-s must be positive"
+        );
+        anyhow::ensure!(self.workers > 0, "--workers must be at least 1");
+        Ok(Settings {
             env: OpenLoopConfig {
                 step_s: self.interval_s,
                 min_replicas: self.min_replicas,
@@ -132,33 +146,30 @@ impl DeployArgs {
             horizon: self.horizon,
             headroom: self.headroom,
             seed: self.seed,
-        }
+        })
     }
 
-    fn clock(&self) -> Clock {
+    pub fn choice(&self) -> anyhow::Result<Choice> {
+        self.autoscale.parse()
+    }
+}
+
+impl DeployArgs {
+    fn clock(&self) -> anyhow::Result<Clock> {
+        anyhow::ensure!(self.day_s > 0.0, "--day-s must be positive");
         let now = crate::output::unix_now() as f64;
-        Clock {
-            interval: Duration::from_secs_f64(self.interval_s),
+        Ok(Clock {
+            interval: Duration::from_secs_f64(self.control.interval_s),
             day_s: self.day_s,
             day_start: self.day_start.unwrap_or((now / 86_400.0).fract()),
-        }
-    }
-
-    fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.interval_s > 0.0 && self.interval_s.is_finite(),
-            "--interval-s must be positive"
-        );
-        anyhow::ensure!(self.day_s > 0.0, "--day-s must be positive");
-        anyhow::ensure!(self.workers > 0, "--workers must be at least 1");
-        Ok(())
+        })
     }
 }
 
 pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
-    args.check()?;
-    let choice: Choice = args.autoscale.parse()?;
-    let settings = args.settings();
+    let choice = args.control.choice()?;
+    let settings = args.control.settings()?;
+    let clock = args.clock()?;
     let controller = controllers::build(&choice, &settings)?;
     let limits = settings.limits()?;
     match args.backend {
@@ -169,13 +180,10 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
                 args.artifacts.display()
             );
             let mut config = LocalConfig::new(args.artifacts.clone())?;
-            config.workers = args.workers;
+            config.workers = args.control.workers;
             config.listen = args.listen;
             let deployer = LocalDeployer::new(config);
-            operate(
-                Autoscaler::new(deployer, controller, limits, args.clock()),
-                args,
-            )
+            operate(Autoscaler::new(deployer, controller, limits, clock), args)
         }
         Backend::Kube => {
             let config = KubeConfig {
@@ -185,14 +193,11 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
                 run_id: "deploy".into(),
                 name: "cipherscale".into(),
                 artifacts: args.artifacts.display().to_string(),
-                workers: args.workers,
+                workers: args.control.workers,
                 ready_timeout: Duration::from_secs(300),
             };
             let deployer = KubeDeployer::connect(config)?;
-            operate(
-                Autoscaler::new(deployer, controller, limits, args.clock()),
-                args,
-            )
+            operate(Autoscaler::new(deployer, controller, limits, clock), args)
         }
     }
 }
@@ -222,7 +227,7 @@ fn operate<D: Deployer>(mut autoscaler: Autoscaler<D>, args: &DeployArgs) -> any
             .context("the deployment has no endpoint")?;
         emit(format_args!("listening on {endpoint}"))?;
         emit(format_args!("autoscaler metrics on {metrics}/metrics"))?;
-        autoscaler.run(args.replicas, &stop, &mut on_decision)
+        autoscaler.run(args.control.replicas, &stop, &mut on_decision)
     });
     emit("stopping: draining and stopping every replica")?;
     let teardown = autoscaler.teardown();

@@ -44,20 +44,8 @@ pub struct LoadArgs {
     /// ramp: ramp-up time; steady: run time.
     #[arg(long, default_value_t = 10)]
     pub duration_s: u64,
-    /// trace: a per-minute `minute,requests` file, e.g. ../shared/traces/nasa_http_aug95.csv.
-    #[arg(long, value_name = "FILE", required_if_eq("profile", "trace"))]
-    pub trace: Option<PathBuf>,
-    /// trace: time compression (a trace minute lasts 60 / X seconds).
-    #[arg(long, value_name = "X", default_value_t = 60.0)]
-    pub compress: f64,
-    /// trace: multiplier on every minute's request count.
-    #[arg(long, value_name = "Y", default_value_t = 1.0)]
-    pub scale: f64,
-    /// trace: the first minute replayed and how many (default: to the end, within the caps).
-    #[arg(long, default_value_t = 0)]
-    pub start_minute: usize,
-    #[arg(long)]
-    pub minutes: Option<usize>,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
     /// Client timeout; a failure counts as this long in the stress penalty (the paper: 10 s).
     #[arg(long, default_value_t = 10)]
     pub timeout_s: u64,
@@ -71,6 +59,43 @@ pub struct LoadArgs {
     /// Folder for requests.csv and summary.csv.
     #[arg(long, default_value = "results/load")]
     pub out: PathBuf,
+}
+
+/// A segment of a per-minute trace, replayed open loop (`load --profile trace`, `rehearse`).
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// trace: a per-minute `minute,requests` file, e.g. ../shared/traces/nasa_http_aug95.csv.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// trace: time compression (a trace minute lasts 60 / X seconds).
+    #[arg(long, value_name = "X", default_value_t = 60.0)]
+    pub compress: f64,
+    /// trace: multiplier on every minute's request count.
+    #[arg(long, value_name = "Y", default_value_t = 1.0)]
+    pub scale: f64,
+    /// trace: the first minute replayed and how many (default: to the end, within the caps).
+    #[arg(long, default_value_t = 0)]
+    pub start_minute: usize,
+    #[arg(long)]
+    pub minutes: Option<usize>,
+}
+
+impl ReplayArgs {
+    /// The trace (read and checked) and the replay the flags describe.
+    pub fn open(&self, seed: u64) -> anyhow::Result<(Trace, Replay)> {
+        let path = self
+            .trace
+            .as_deref()
+            .context("a trace replay needs --trace FILE")?;
+        let replay = Replay {
+            start_minute: self.start_minute,
+            minutes: self.minutes,
+            compress: self.compress,
+            scale: self.scale,
+            seed,
+        };
+        Ok((Trace::load(path)?, replay))
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -149,18 +174,7 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
 
 /// Replays `--trace` open loop within the caps.
 fn replay(args: &LoadArgs, payload: Payload) -> anyhow::Result<(Vec<RequestRecord>, Summary)> {
-    let path = args
-        .trace
-        .as_deref()
-        .context("--profile trace needs --trace FILE")?;
-    let trace = Trace::load(path)?;
-    let replay = Replay {
-        start_minute: args.start_minute,
-        minutes: args.minutes,
-        compress: args.compress,
-        scale: args.scale,
-        seed: args.seed,
-    };
+    let (trace, replay) = args.replay.open(args.seed)?;
     let mut arrivals_s = replay.arrivals_s(&trace)?;
     arrivals_s.truncate(args.max_requests);
     let (path, body, headers) = match payload {

@@ -6,6 +6,7 @@ mod deploy;
 mod load;
 mod manifests;
 mod plan;
+mod rehearse;
 mod serve;
 
 use std::path::PathBuf;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Run a circuit's replicas behind one endpoint, scaled live by a controller (static, hpa,
     /// queue, mpc or a trained PPO policy), until Ctrl-C or SIGTERM.
     Deploy(deploy::DeployArgs),
+    /// Rehearse a controller: live local replicas under a replayed trace segment, beside the
+    /// simulator's run of the same controller on the same arrivals (CSV and figure).
+    Rehearse(rehearse::RehearseArgs),
     /// Send bounded load to a loopback endpoint (goose) and write per-request and summary CSVs.
     Load(load::LoadArgs),
     /// Write the Kubernetes objects of one served circuit (Namespace, Deployment, Service and,
@@ -97,6 +101,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Recommend(args) => serve::recommend(&args),
         Command::Load(args) => load::load(&args),
         Command::Deploy(args) => deploy::deploy(&args),
+        Command::Rehearse(args) => rehearse::rehearse(&args),
         Command::Manifests(args) => manifests::manifests(args),
         Command::Data(args) => data::data(&args),
         Command::Plan(args) => plan::plan(&args),

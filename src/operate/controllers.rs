@@ -76,12 +76,14 @@ pub struct Settings {
 
 impl Settings {
     /// The simulated cluster these settings describe (the MPC's model, the simulator's
-    /// prediction).
+    /// prediction): lognormal service times around `service_s`.
     pub fn cluster(&self) -> ClusterConfig {
         ClusterConfig {
             slots_per_replica: self.workers.max(1),
-            ..ClusterConfig::new(ServiceTime::Exponential {
-                mean: self.service_s.unwrap_or(1.0),
+            // FHE evaluation times are tight (p95 within about 20% of the median).
+            ..ClusterConfig::new(ServiceTime::Lognormal {
+                median: self.service_s.unwrap_or(1.0),
+                sigma: 0.1,
             })
         }
     }

@@ -11,3 +11,4 @@
 pub mod autoscaler;
 pub mod controllers;
 pub mod observe;
+pub mod rehearsal;

@@ -12,6 +12,7 @@
 mod capacity;
 mod chart;
 mod fhe;
+pub mod operate;
 mod rl;
 mod scaling;
 
