@@ -80,6 +80,7 @@ fn read_by_name(path: &Path) -> usize {
         files::CAPACITY_SHAPES => rows::<ShapeRow>(path),
         "ppo_cartpole.csv" => rows::<CartPoleRow>(path),
         "load_overhead.csv" => rows::<LoadOverheadRow>(path),
+        "rehearsal.csv" => rows::<cipherscale::operate::rehearsal::RehearsalRow>(path),
         other => panic!("{}: no row type reads `{other}`", path.display()),
     }
 }
