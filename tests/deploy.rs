@@ -1,6 +1,8 @@
 //! The local deployer with real `cipherscale serve` processes: scaling, round robin, self-healing,
 //! and no process left behind.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,7 @@ use cipherscale::fhe::Pipeline;
 use cipherscale::model::{FloatModel, QuantizedModel};
 use cipherscale::serve::client::Recommender;
 use cipherscale::serve::Artifacts;
+use common::running;
 
 fn deployer(dir: &Path) -> (LocalDeployer, Artifacts) {
     let model = QuantizedModel::quantize(&FloatModel::random(50, 31), 8);
@@ -19,18 +22,6 @@ fn deployer(dir: &Path) -> (LocalDeployer, Artifacts) {
     let mut config = LocalConfig::new(dir.to_owned()).unwrap();
     config.binary = env!("CARGO_BIN_EXE_cipherscale").into();
     (LocalDeployer::new(config), artifacts)
-}
-
-/// Whether process `pid` is still running (not gone, not a zombie).
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 fn recommend_count(replica: &str) -> u64 {

@@ -3,6 +3,8 @@
 //! rotation, every answer acknowledged with 200 decrypts to the plaintext model's, and after
 //! Ctrl-C no replica is left.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,6 +19,7 @@ use cipherscale::operate::autoscaler::Decision;
 use cipherscale::serve::client::Recommender;
 use cipherscale::serve::Artifacts;
 use cipherscale::workload::trace::Trace;
+use common::running;
 
 fn artifacts(dir: &Path) -> Artifacts {
     let model = QuantizedModel::quantize(&FloatModel::random(50, 17), 8);
@@ -59,17 +62,6 @@ fn replicas_of(parent: u32) -> Vec<u32> {
         }
     }
     pids
-}
-
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
 }
 
 /// Starts `cipherscale deploy`; its endpoint, and every line it prints from then on.

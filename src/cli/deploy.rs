@@ -175,7 +175,7 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
     match args.backend {
         Backend::Local => {
             anyhow::ensure!(
-                args.artifacts.join("model.json").is_file() || args.artifacts.is_dir(),
+                args.artifacts.is_dir(),
                 "no artifacts folder at {}",
                 args.artifacts.display()
             );

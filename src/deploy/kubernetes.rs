@@ -411,12 +411,12 @@ pub fn pod_metrics_url(pod: &Pod) -> Option<String> {
     if pod.metadata.deletion_timestamp.is_some() {
         return None;
     }
-    let status = pod.status.as_ref()?;
-    let ready = status
-        .conditions
+    let ip = pod
+        .status
+        .as_ref()?
+        .pod_ip
         .as_ref()
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    let ip = status.pod_ip.as_ref().filter(|_| ready)?;
+        .filter(|_| is_ready(pod))?;
     let port = pod
         .spec
         .as_ref()
@@ -441,12 +441,17 @@ pub fn pod_counts(pods: &[Pod]) -> (usize, usize, usize) {
             failed += 1;
             continue;
         }
-        let is_ready = status
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        ready += usize::from(is_ready);
+        ready += usize::from(is_ready(pod));
     }
     (ready, terminating, failed)
+}
+
+/// Whether the pod's `Ready` condition is true.
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 impl Deployer for KubeDeployer {

@@ -237,12 +237,12 @@ impl<D: Deployer> Autoscaler<D> {
 
     /// One interval: heal, observe, decide, scale.
     fn decide(&mut self, step: usize, started: Instant, last: Instant) -> anyhow::Result<Decision> {
-        let status = self.deployer.status()?;
+        let mut status = self.deployer.status()?;
         let healed = status.failed;
         if healed > 0 {
             self.deployer.restart()?;
+            status = self.deployer.status()?;
         }
-        let status = self.deployer.status()?;
         let now_s = started.elapsed().as_secs_f64();
         let tick = Tick {
             step,

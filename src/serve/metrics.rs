@@ -110,11 +110,11 @@ impl Metrics {
     /// Requests answered on `route` with `status` so far.
     pub fn count(&self, route: &str, status: u16) -> u64 {
         self.requests
-            .get_or_create(&RouteStatus {
+            .get(&RouteStatus {
                 route: route.to_owned(),
                 status,
             })
-            .get()
+            .map_or(0, |counter| counter.get())
     }
 
     /// The exposition text served at `/metrics`.
@@ -146,11 +146,12 @@ impl Reading {
         let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))?;
         let mut reading = Self::default();
         let mut found = false;
+        let (requests_total, busy_total) = (format!("{REQUESTS}_total"), format!("{BUSY}_total"));
         for sample in &scrape.samples {
             let on_route = sample.labels.get("route") == Some(route);
             let name = sample.metric.as_str();
             match (&sample.value, name) {
-                (Value::Counter(v), _) if name == format!("{REQUESTS}_total") && on_route => {
+                (Value::Counter(v), _) if name == requests_total && on_route => {
                     let status = sample.labels.get("status").unwrap_or("0");
                     reading.answered.push((status.parse().unwrap_or(0), *v));
                 }
@@ -161,7 +162,7 @@ impl Reading {
                 (Value::Gauge(v), IN_FLIGHT) => (reading.in_flight, found) = (*v, true),
                 (Value::Gauge(v), QUEUED) => reading.queued = *v,
                 (Value::Gauge(v), WORKERS) => reading.workers = *v,
-                (Value::Counter(v), _) if name == format!("{BUSY}_total") => reading.busy_s = *v,
+                (Value::Counter(v), _) if name == busy_total => reading.busy_s = *v,
                 _ => {}
             }
         }
