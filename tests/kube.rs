@@ -331,13 +331,14 @@ fn scale_uses_the_scale_subresource_and_status_counts_pods() {
     });
 }
 
-/// Serves `text` as every answer on a free loopback port (a pod's `/metrics`).
-fn metrics_server(text: String) -> u16 {
+/// Serves `texts` in turn on a free loopback port, the last one ever after (a pod's `/metrics`).
+fn metrics_server(texts: Vec<String>) -> u16 {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
+        for (i, mut stream) in listener.incoming().flatten().enumerate() {
+            let text = &texts[i.min(texts.len() - 1)];
             let mut request = Vec::new();
             let mut byte = [0u8; 1];
             while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
@@ -360,8 +361,9 @@ fn the_live_autoscaler_scales_through_the_scale_subresource() {
     use cipherscale::operate::controllers::Settings;
 
     let replica = cipherscale::serve::metrics::Metrics::new(2);
+    let before = replica.render();
     replica.record("/v1/recommend", 200, 0.3);
-    let port = metrics_server(replica.render());
+    let port = metrics_server(vec![before, replica.render()]);
     let pods = json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [{
         "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "a" },
         "spec": { "containers": [{ "name": "serve",
@@ -388,15 +390,20 @@ fn the_live_autoscaler_scales_through_the_scale_subresource() {
     let pods_path = format!("/api/v1/namespaces/{NS}/pods");
     let one = deployment_state(1, 1, 1, 1);
     let mut script = deploy_script();
-    // Scale to the initial count, then one interval: status (nothing to heal), the pods'
-    // metrics addresses, and the decision: 3 replicas.
+    // Scale to the initial count; the opening decision: status (nothing to heal), the pods'
+    // metrics addresses (their counters become the baseline) and the decision, 3 replicas;
+    // then one interval: status, addresses, and 3 again (no scale).
+    let three = deployment_state(2, 2, 3, 3);
     script.push(scale(1));
     script.push(get(&deployment_path(), &[], &one));
     script.push(get(&deployment_path(), &[], &one));
     script.push(get(&pods_path, &[("labelSelector", &selector)], &pods));
     script.push(get(&pods_path, &[("labelSelector", &selector)], &pods));
     script.push(scale(3));
-    script.push(get(&deployment_path(), &[], &deployment_state(2, 2, 3, 3)));
+    script.push(get(&deployment_path(), &[], &three));
+    script.push(get(&deployment_path(), &[], &three));
+    script.push(get(&pods_path, &[("labelSelector", &selector)], &pods));
+    script.push(get(&pods_path, &[("labelSelector", &selector)], &pods));
     script.extend(teardown_script());
 
     converse(config(), script, |deployer| {
@@ -435,13 +442,19 @@ fn the_live_autoscaler_scales_through_the_scale_subresource() {
         autoscaler
             .run(1, &|| stop.get(), &mut |d| {
                 decisions.push(d.clone());
-                stop.set(true);
+                stop.set(decisions.len() == 2);
                 Ok(())
             })
             .unwrap();
         autoscaler.teardown().unwrap();
-        let d = &decisions[0];
-        assert_eq!((d.desired, d.ready, d.target), (1, 1, 3), "{d:?}");
+        let (opening, d) = (&decisions[0], &decisions[1]);
+        assert_eq!(
+            (opening.desired, opening.ready, opening.target),
+            (1, 1, 3),
+            "{opening:?}"
+        );
+        assert_eq!((opening.arrivals, opening.p95_s), (0, 0.0), "{opening:?}");
+        assert_eq!((d.desired, d.target), (3, 3), "{d:?}");
         assert_eq!(d.unreachable, 0, "the pod's metrics were read: {d:?}");
         assert_eq!(d.queue, 0);
         assert!(d.p95_s > 0.25 && d.p95_s <= 0.5, "{d:?}");

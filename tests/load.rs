@@ -203,3 +203,83 @@ fn ctrl_c_stops_a_cli_run_cleanly_and_keeps_what_it_measured() {
     let requests = std::fs::read_to_string(out.path().join("requests.csv")).unwrap();
     assert!(requests.lines().count() > 3, "{requests}");
 }
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cipherscale"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_trace_replays_from_the_cli_and_bad_input_is_named() {
+    let (server, served) = flaky_server();
+    let dir = tempfile::tempdir().unwrap();
+    // A day in which minutes 2..=4 hold 30, 60 and 30 requests; at --compress 60 each lasts a
+    // second, and --scale 0.5 halves them: about 60 requests over 3 s.
+    let trace = dir.path().join("trace.csv");
+    let mut text = String::from("minute,requests\n");
+    for minute in 0..1440 {
+        let count = [0, 0, 30, 60, 30].get(minute).copied().unwrap_or(0);
+        text.push_str(&format!("{minute},{count}\n"));
+    }
+    std::fs::write(&trace, &text).unwrap();
+    let out = dir.path().join("out");
+    let replay = |trace: &std::path::Path, url: &str| {
+        let args = [
+            "load",
+            "--url",
+            url,
+            "--path",
+            "/work",
+            "--profile",
+            "trace",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--compress",
+            "60",
+            "--scale",
+            "0.5",
+            "--start-minute",
+            "2",
+            "--minutes",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        cli(&args)
+    };
+    let output = replay(&trace, &server.base);
+    assert!(output.status.success(), "{output:?}");
+    let requests: Vec<RequestRecord> = cipherscale::output::read_rows(&out.join("requests.csv"))
+        .unwrap()
+        .unwrap();
+    let sent = requests.len();
+    assert!((35..=90).contains(&sent), "{sent} requests for about 60");
+    assert_eq!(
+        sent,
+        served.load(Ordering::SeqCst),
+        "every request recorded"
+    );
+    let (ok, failed) = statuses(&requests);
+    assert_eq!(ok + failed, sent, "the server answered each: {requests:?}");
+    assert!(requests.iter().all(|r| r.start_ms < 3500.0), "{requests:?}");
+
+    // A malformed row is named by its line; a remote address is refused before any request.
+    std::fs::write(&trace, text.replace("\n3,60\n", "\n3,sixty\n")).unwrap();
+    let output = replay(&trace, &server.base);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("trace.csv") && stderr.contains("sixty"),
+        "{stderr}"
+    );
+    std::fs::write(&trace, &text).unwrap();
+    let output = replay(&trace, "http://192.0.2.1:80");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("loopback"),
+        "{stderr}"
+    );
+}

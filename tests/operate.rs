@@ -224,3 +224,105 @@ fn deploy_scales_with_a_replayed_ramp_heals_and_leaves_nothing() {
     );
     assert!(decisions.iter().all(|d| d.controller == "hpa"));
 }
+
+fn rehearse(dir: &Path, trace: &Path, controller: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cipherscale"))
+        .args(["rehearse", "--artifacts"])
+        .arg(dir)
+        .args(["--autoscale", controller, "--queue-target", "1"])
+        .args([
+            "--interval-s",
+            "0.5",
+            "--max-replicas",
+            "2",
+            "--window-s",
+            "1",
+        ])
+        .args(["--service-s", "0.002", "--startup-s", "1", "--slo-s", "1"])
+        .args(["--timeout-s", "5", "--settle-intervals", "2", "--trace"])
+        .arg(trace)
+        .args([
+            "--start-minute",
+            "18",
+            "--minutes",
+            "12",
+            "--compress",
+            "240",
+        ])
+        .args(["--scale", "0.2", "--out"])
+        .arg(dir.join("out"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn rehearse_puts_live_beside_simulated_per_controller_and_names_bad_input() {
+    use cipherscale::operate::rehearsal::RehearsalRow;
+    let dir = tempfile::tempdir().unwrap();
+    artifacts(dir.path());
+    let trace = dir.path().join("ramp.csv");
+    ramp_trace(&trace);
+    for controller in ["queue", "static"] {
+        let output = rehearse(dir.path(), &trace, controller);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        let answered = stdout
+            .lines()
+            .find(|l| l.contains("requests answered 200"))
+            .unwrap_or_else(|| panic!("no answer count: {stdout}"));
+        // "A of S requests answered 200": a replica's full queue may refuse a few (503); the
+        // command itself fails if any 200 decrypts wrong.
+        let words: Vec<usize> = answered
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let (ok, sent) = (words[0], words[1]);
+        assert!(sent > 100 && ok * 100 >= sent * 95, "{answered}");
+    }
+    let rows: Vec<RehearsalRow> =
+        cipherscale::output::read_rows(&dir.path().join("out/rehearsal.csv"))
+            .unwrap()
+            .unwrap();
+    let controllers: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.controller.as_str()).collect();
+    assert_eq!(
+        controllers.len(),
+        2,
+        "one run per controller kept: {controllers:?}"
+    );
+    for controller in controllers {
+        let of = |source: &str| -> Vec<&RehearsalRow> {
+            rows.iter()
+                .filter(|r| r.controller == controller && r.source == source)
+                .collect()
+        };
+        let (live, sim) = (of("live"), of("sim"));
+        assert_eq!(
+            live[0].step, 0,
+            "live steps count from 0 as the simulator's"
+        );
+        assert!(
+            live.len().abs_diff(sim.len()) <= 2 && live.len() >= 6,
+            "{controller}: {} live intervals, {} simulated",
+            live.len(),
+            sim.len()
+        );
+        let arrived = |rows: &[&RehearsalRow]| rows.iter().map(|r| r.arrivals).sum::<usize>();
+        assert!(arrived(&live) > 100 && arrived(&sim) > 100);
+    }
+    let figure = std::fs::metadata(dir.path().join("out/rehearsal.png")).unwrap();
+    assert!(figure.len() > 10_000);
+
+    for (controller, expected) in [
+        ("ppo:missing.safetensors", "no PPO checkpoint"),
+        ("magic", "magic"),
+    ] {
+        let output = rehearse(dir.path(), &trace, controller);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+}

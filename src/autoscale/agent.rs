@@ -361,19 +361,65 @@ mod tests {
         assert!(!uniform.constant());
     }
 
-    #[test]
-    fn actions_map_to_counts_within_the_limits() {
-        let limits = Limits {
-            min_replicas: 2,
-            max_replicas: 5,
+    fn limits(min_replicas: usize, max_replicas: usize, open_loop: bool) -> Limits {
+        Limits {
+            min_replicas,
+            max_replicas,
             step_s: 1.0,
             startup_steps: 0,
             latency_clip_s: 1.0,
             slo_s: 1.0,
             capacity_rps: 1.0,
             admission: 1,
-            open_loop: true,
-        };
+            open_loop,
+        }
+    }
+
+    #[test]
+    fn a_card_refuses_another_observation_shape_or_other_bounds() {
+        let rich = (ObservationKind::Rich, ActionSpace::Target);
+        let trained = limits(1, 12, true);
+        let card = PolicyCard::new("ppo-rich", "nasa", 1, rich, &trained);
+        card.check(&trained).unwrap();
+
+        let bursts = card.check(&limits(1, 12, false)).unwrap_err().to_string();
+        assert!(
+            bursts.contains("open-loop") && bursts.contains("bursts"),
+            "{bursts}"
+        );
+        let bounds = card.check(&limits(1, 4, true)).unwrap_err().to_string();
+        assert!(
+            bounds.contains("--min-replicas 1 --max-replicas 12"),
+            "{bounds}"
+        );
+        let paper = PolicyCard::new(
+            "ppo",
+            "bursts",
+            1,
+            Default::default(),
+            &limits(1, 12, false),
+        );
+        let error = paper.check(&trained).unwrap_err().to_string();
+        assert!(error.contains("open-loop workload"), "{error}");
+    }
+
+    #[test]
+    fn a_checkpoint_without_its_card_says_how_to_get_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = dir.path().join("nasa-ppo-seed1.safetensors");
+        let missing = PolicyCard::load(&checkpoint).unwrap_err().to_string();
+        assert!(missing.contains("no PPO checkpoint"), "{missing}");
+        std::fs::write(&checkpoint, b"weights").unwrap();
+        let error = format!("{:#}", PolicyCard::load(&checkpoint).unwrap_err());
+        assert!(error.contains("re-run the `rl` stage"), "{error}");
+        let card = PolicyCard::new("ppo", "nasa", 1, Default::default(), &limits(1, 12, true));
+        card.save(&checkpoint).unwrap();
+        assert_eq!(PolicyCard::load(&checkpoint).unwrap(), card);
+    }
+
+    #[test]
+    fn actions_map_to_counts_within_the_limits() {
+        let limits = limits(2, 5, true);
         assert_eq!(ActionSpace::Target.count(&limits), 4);
         assert_eq!(ActionSpace::Target.target(3, 2, &limits), 5);
         assert_eq!(ActionSpace::Step.target(0, 2, &limits), 2);

@@ -117,6 +117,25 @@ pub enum Backend {
 }
 
 impl ControlArgs {
+    /// Local replicas of `artifacts` with these flags' workers, and the request timeout the
+    /// controllers count failures at.
+    pub fn local_config(&self, artifacts: &std::path::Path) -> anyhow::Result<LocalConfig> {
+        anyhow::ensure!(
+            artifacts.is_dir(),
+            "no artifacts folder at {}",
+            artifacts.display()
+        );
+        let mut config = LocalConfig::new(artifacts.to_owned())?;
+        config.workers = self.workers;
+        config.request_timeout = Some(
+            Duration::try_from_secs_f64(self.timeout_s)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .context("--timeout-s must be a positive number of seconds")?,
+        );
+        Ok(config)
+    }
+
     /// The controllers' settings the flags give.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         anyhow::ensure!(
@@ -174,13 +193,7 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
     let limits = settings.limits()?;
     match args.backend {
         Backend::Local => {
-            anyhow::ensure!(
-                args.artifacts.is_dir(),
-                "no artifacts folder at {}",
-                args.artifacts.display()
-            );
-            let mut config = LocalConfig::new(args.artifacts.clone())?;
-            config.workers = args.control.workers;
+            let mut config = args.control.local_config(&args.artifacts)?;
             config.listen = args.listen;
             let deployer = LocalDeployer::new(config);
             operate(Autoscaler::new(deployer, controller, limits, clock), args)

@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::deploy::ControlArgs;
 use super::load::ReplayArgs;
-use crate::deploy::local::LocalConfig;
 use crate::operate::rehearsal::{Rehearsal, RehearsalRow};
 use crate::output::{emit, CsvSink, Stamp};
 
@@ -39,8 +38,7 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<()> {
         settle_intervals: args.settle_intervals,
     };
     let simulated = rehearsal.simulate(&choice, &settings)?;
-    let mut config = LocalConfig::new(args.artifacts.clone())?;
-    config.workers = args.control.workers;
+    let config = args.control.local_config(&args.artifacts)?;
     let (live, sent) = rehearsal.live(config, &choice, &settings)?;
     let answered = sent.iter().filter(|s| s.ok()).count();
     emit(format_args!(
@@ -63,6 +61,7 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<()> {
     let path = sink.finish()?;
     let figure = args.out.join("rehearsal.png");
     crate::report::figures::operate::rehearsal(&rows, &figure)?;
+    emit(crate::results::rehearsal::table(&rows).markdown())?;
     emit(format_args!(
         "wrote {} and {}",
         path.display(),

@@ -34,6 +34,9 @@ pub struct LocalConfig {
     pub workers: usize,
     /// Requests that may wait for a worker in each replica; `None`: the replica's default.
     pub queue: Option<usize>,
+    /// A replica answers 504 to a request not answered within this; `None`: the replica's
+    /// default (5 minutes).
+    pub request_timeout: Option<Duration>,
     /// Longest a new replica may take to become ready.
     pub ready_timeout: Duration,
     /// Longest scale-down waits for a replica's in-flight requests.
@@ -51,6 +54,7 @@ impl LocalConfig {
             artifacts,
             workers: 1,
             queue: None,
+            request_timeout: None,
             ready_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(600),
             listen: "127.0.0.1:0".parse().expect("a socket address"),
@@ -110,6 +114,11 @@ impl LocalDeployer {
             .args(["--listen", "127.0.0.1:0", "--workers"])
             .arg(config.workers.to_string())
             .args(config.queue.map(|q| format!("--queue={q}")))
+            .args(
+                config
+                    .request_timeout
+                    .map(|t| format!("--timeout-s={}", t.as_secs_f64().ceil().max(1.0) as u64)),
+            )
             .arg("--key-store")
             .arg(&config.key_store)
             .env(

@@ -22,7 +22,7 @@ use anyhow::{bail, Context};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A load profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,8 +81,8 @@ pub struct LoadPlan {
     pub seed: u64,
 }
 
-/// One request as the client saw it.
-#[derive(Debug, Clone, Serialize)]
+/// One request as the client saw it (a row of `requests.csv`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// Since the run started.
     pub start_ms: f64,
@@ -98,8 +98,8 @@ impl RequestRecord {
     }
 }
 
-/// Aggregates of one run.
-#[derive(Debug, Clone, Serialize)]
+/// Aggregates of one run (the row of `summary.csv`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub profile: String,
     pub requests: usize,

@@ -218,9 +218,11 @@ impl<D: Deployer> Autoscaler<D> {
         self.deployer.scale(self.limits.clamp(initial))?;
         self.controller.reset();
         let started = Instant::now();
-        let mut last = started;
+        let mut last = None;
         for step in 0.. {
-            let due = started + self.clock.interval * (step + 1);
+            // Step 0 decides at the start, as the simulator's controllers do at t = 0, on the
+            // signals of a deployment that has seen nothing yet; step k after k intervals.
+            let due = started + self.clock.interval * step;
             while Instant::now() < due {
                 if stop() {
                     return Ok(());
@@ -228,15 +230,22 @@ impl<D: Deployer> Autoscaler<D> {
                 std::thread::sleep(Duration::from_millis(50).min(due - Instant::now()));
             }
             let decision = self.decide(step as usize, started, last)?;
-            last = Instant::now();
+            last = Some(Instant::now());
             self.exposed.record(&decision);
             on_decision(&decision)?;
         }
         Ok(())
     }
 
-    /// One interval: heal, observe, decide, scale.
-    fn decide(&mut self, step: usize, started: Instant, last: Instant) -> anyhow::Result<Decision> {
+    /// One interval: heal, observe, decide, scale. `last`: when the previous decision was
+    /// taken (none: this is the opening one, which only takes the replicas' counters as the
+    /// baseline of the first interval).
+    fn decide(
+        &mut self,
+        step: usize,
+        started: Instant,
+        last: Option<Instant>,
+    ) -> anyhow::Result<Decision> {
         let mut status = self.deployer.status()?;
         let healed = status.failed;
         if healed > 0 {
@@ -247,7 +256,7 @@ impl<D: Deployer> Autoscaler<D> {
         let tick = Tick {
             step,
             now_s,
-            interval_s: last.elapsed().as_secs_f64(),
+            interval_s: last.map_or(0.0, |at| at.elapsed().as_secs_f64()),
             desired: status.desired,
             ready: status.ready,
             phase: (self.clock.day_start
@@ -255,7 +264,10 @@ impl<D: Deployer> Autoscaler<D> {
                 .rem_euclid(1.0),
         };
         let endpoints = self.deployer.metrics_endpoints();
-        let seen = self.observer.observe(&endpoints, tick, &self.limits);
+        let seen = match last {
+            Some(_) => self.observer.observe(&endpoints, tick, &self.limits),
+            None => self.observer.open(&endpoints, tick),
+        };
         let s = &seen.signals;
         let decided = self.limits.clamp(self.controller.decide(s, &self.limits));
         // Blind (replicas ready, none of their metrics readable): hold rather than act on zeros.

@@ -82,6 +82,38 @@ impl Observer {
 
     /// Scrapes `replicas` and turns what changed since the last call into signals.
     pub fn observe(&mut self, replicas: &[String], tick: Tick, limits: &Limits) -> Observation {
+        let (readings, unreachable) = self.scrape_all(replicas);
+        let observation = self.difference(&readings, tick, limits);
+        self.previous = readings.into_iter().collect();
+        Observation {
+            unreachable,
+            ..observation
+        }
+    }
+
+    /// The first look, at the start: the replicas' counters become the baseline of the first
+    /// interval, and the signals are those of a deployment that has seen nothing yet (what
+    /// the simulator gives a controller at t = 0).
+    pub fn open(&mut self, replicas: &[String], tick: Tick) -> Observation {
+        let (readings, unreachable) = self.scrape_all(replicas);
+        self.previous = readings.into_iter().collect();
+        self.recent.clear();
+        Observation {
+            signals: Signals {
+                step: tick.step,
+                now_s: tick.now_s,
+                replicas: tick.desired,
+                ready: tick.ready,
+                phase: tick.phase,
+                ..Signals::default()
+            },
+            unreachable,
+            ..Observation::default()
+        }
+    }
+
+    /// Every replica's reading, and why those that could not be read could not.
+    fn scrape_all(&self, replicas: &[String]) -> (Vec<(String, Reading)>, Vec<String>) {
         let mut readings = Vec::new();
         let mut unreachable = Vec::new();
         for base in replicas {
@@ -90,12 +122,7 @@ impl Observer {
                 Err(e) => unreachable.push(format!("{base}: {e:#}")),
             }
         }
-        let observation = self.difference(&readings, tick, limits);
-        self.previous = readings.into_iter().collect();
-        Observation {
-            unreachable,
-            ..observation
-        }
+        (readings, unreachable)
     }
 
     /// The signals from `readings` against the previous ones (a replica seen for the first time,

@@ -41,18 +41,20 @@ pub struct RehearsalRow {
 }
 
 impl RehearsalRow {
-    fn live(d: &Decision) -> Self {
-        Self {
+    /// The interval that ended with decision `d` (none for the opening decision at t = 0): its
+    /// step counts from 0 as the simulator's do.
+    fn live(d: &Decision) -> Option<Self> {
+        Some(Self {
             source: "live".into(),
             controller: d.controller.clone(),
-            step: d.step,
+            step: d.step.checked_sub(1)?,
             t_s: d.t_s,
             arrivals: d.arrivals,
             replicas: d.desired,
             ready: d.ready,
             p95_s: d.p95_s,
             violations: d.violations,
-        }
+        })
     }
 }
 
@@ -138,7 +140,10 @@ impl Rehearsal {
         let teardown = autoscaler.teardown();
         let (decisions, sent) = result?;
         teardown?;
-        Ok((decisions.iter().map(RehearsalRow::live).collect(), sent))
+        Ok((
+            decisions.iter().filter_map(RehearsalRow::live).collect(),
+            sent,
+        ))
     }
 
     fn drive(

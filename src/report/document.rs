@@ -8,7 +8,7 @@ use super::claims;
 use super::figures::Figure;
 use crate::output::{cores, duration, git_revision, utc, Stamp, Table};
 use crate::results::runs::{stage_table, ReproduceRow};
-use crate::results::{capacity, fhe, model, scaling, serve, ExperimentResults};
+use crate::results::{capacity, fhe, model, rehearsal, scaling, serve, ExperimentResults};
 
 /// One experiment's results and the figures drawn from them.
 pub struct Section<'a> {
@@ -148,6 +148,11 @@ fn experiment(section: &Section, paper_dir: &Path) -> String {
     ];
     let closing = [
         ("Live replicas against the simulator", "", live_table(r)),
+        (
+            "Rehearsal: a controller on live replicas beside the simulator",
+            rehearsal::NOTE,
+            r.rehearsal.as_deref().map(rehearsal::table),
+        ),
         (
             "Stage wall times (latest run of each stage)",
             "",

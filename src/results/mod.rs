@@ -5,7 +5,8 @@
 //!
 //! - [`model`]: `model.csv`; [`fhe`]: `fhe.csv` (and `argmax_checks.csv`, whose row the check
 //!   harness owns: [`CheckRow`]); [`serve`]: `serve.csv`; [`scaling`]: `scaling.csv`.
-//! - [`autoscale`]: the autoscaling study's `rl_*.csv`.
+//! - [`autoscale`]: the autoscaling study's `rl_*.csv`; [`rehearsal`]: `rehearsal.csv`
+//!   (`cipherscale rehearse`).
 //! - [`runs`]: `stages.csv` and `reproduce.csv`, the wall times of runs; [`bench`]: the files
 //!   under `results/bench/`.
 //! - [`ExperimentResults`]: everything one experiment folder holds, read back.
@@ -15,6 +16,7 @@ pub mod bench;
 pub mod capacity;
 pub mod fhe;
 pub mod model;
+pub mod rehearsal;
 pub mod runs;
 pub mod scaling;
 pub mod serve;
@@ -58,6 +60,7 @@ pub mod files {
     pub const CAPACITY_LIVE: &str = "capacity_live.csv";
     pub const CAPACITY_THREADS: &str = "capacity_threads.csv";
     pub const CAPACITY_SHAPES: &str = "capacity_shapes.csv";
+    pub const REHEARSAL: &str = "rehearsal.csv";
 }
 
 /// Everything one experiment folder holds; a file that is absent is `None`. Rows whose stamp
@@ -83,6 +86,7 @@ pub struct ExperimentResults {
     pub capacity_live: Option<Vec<CapacityLiveRow>>,
     pub capacity_threads: Option<Vec<ThreadsRow>>,
     pub capacity_shapes: Option<Vec<ShapeRow>>,
+    pub rehearsal: Option<Vec<rehearsal::RehearsalRow>>,
     pub stages: Option<Vec<(StageRow, Stamp)>>,
 }
 
@@ -113,6 +117,7 @@ impl ExperimentResults {
             capacity_live: read_rows(&dir.join(files::CAPACITY_LIVE))?,
             capacity_threads: read_rows(&dir.join(files::CAPACITY_THREADS))?,
             capacity_shapes: read_rows(&dir.join(files::CAPACITY_SHAPES))?,
+            rehearsal: read_rows(&dir.join(files::REHEARSAL))?,
             stages: read_stamped(&dir.join(files::STAGES))?,
         })
     }
@@ -124,6 +129,7 @@ impl ExperimentResults {
             && self.serve.is_none()
             && self.scaling.is_none()
             && self.summary.is_none()
+            && self.rehearsal.is_none()
     }
 
     /// The scaling rows without their stamps.

@@ -34,6 +34,7 @@ pub fn draw_all(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<F
     figures.extend(fhe::figures(results, dir)?);
     figures.extend(scaling::figures(results, dir)?);
     figures.extend(capacity::figures(results, dir)?);
+    figures.extend(operate::figures(results, dir)?);
     Ok(figures)
 }
 

@@ -3,8 +3,25 @@
 use std::path::Path;
 
 use super::chart::{save_stacked, LineChart, Series};
+use super::Figure;
 use crate::operate::rehearsal::RehearsalRow;
+use crate::results::ExperimentResults;
 use crate::stats::group_in_order;
+
+/// The rehearsal figure, when the folder holds `rehearsal.csv`.
+pub fn figures(results: &ExperimentResults, dir: &Path) -> anyhow::Result<Vec<Figure>> {
+    let Some(rows) = results.rehearsal.as_deref().filter(|r| !r.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let figure = Figure::new(
+        dir,
+        "rehearsal.png",
+        "Replicas and p95 latency against time: each controller on live local replicas (solid) \
+         and the simulator on the same arrival rates (dashed).",
+    );
+    rehearsal(rows, &figure.path)?;
+    Ok(vec![figure])
+}
 
 /// Two stacked panels: replicas asked for, and p95 latency, against time; a solid line per
 /// controller live and a dashed one for the simulator's run on the same arrivals.
