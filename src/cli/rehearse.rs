@@ -40,6 +40,10 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<()> {
     let simulated = rehearsal.simulate(&choice, &settings)?;
     let config = args.control.local_config(&args.artifacts)?;
     let (live, sent) = rehearsal.live(config, &choice, &settings)?;
+    anyhow::ensure!(
+        !crate::load::interrupted(),
+        "interrupted by Ctrl-C: the rehearsal is incomplete, nothing written"
+    );
     let answered = sent.iter().filter(|s| s.ok()).count();
     emit(format_args!(
         "{answered} of {} requests answered 200, every one decrypted to the model's output",

@@ -176,6 +176,9 @@ pub struct Autoscaler<D: Deployer> {
     limits: Limits,
     clock: Clock,
     observer: Observer,
+    /// When the replicas' counters were last read: intervals span two reads, however long
+    /// scaling took in between.
+    observed: Option<Instant>,
     exposed: Exposed,
     metrics_server: Option<InProcess>,
 }
@@ -193,6 +196,7 @@ impl<D: Deployer> Autoscaler<D> {
             limits,
             clock,
             observer: Observer::new(),
+            observed: None,
             exposed: Exposed::default(),
             metrics_server: None,
         }
@@ -218,10 +222,12 @@ impl<D: Deployer> Autoscaler<D> {
         self.deployer.scale(self.limits.clamp(initial))?;
         self.controller.reset();
         let started = Instant::now();
-        let mut last = None;
-        for step in 0.. {
-            // Step 0 decides at the start, as the simulator's controllers do at t = 0, on the
-            // signals of a deployment that has seen nothing yet; step k after k intervals.
+        self.observed = None;
+        // Step 0 decides at the start, as the simulator's controllers do at t = 0, on the
+        // signals of a deployment that has seen nothing yet; step k after k intervals. Steps
+        // missed while a scale-up blocked are skipped, not caught up in a burst.
+        let mut step = 0u32;
+        loop {
             let due = started + self.clock.interval * step;
             while Instant::now() < due {
                 if stop() {
@@ -229,34 +235,30 @@ impl<D: Deployer> Autoscaler<D> {
                 }
                 std::thread::sleep(Duration::from_millis(50).min(due - Instant::now()));
             }
-            let decision = self.decide(step as usize, started, last)?;
-            last = Some(Instant::now());
+            let decision = self.decide(step as usize, started)?;
             self.exposed.record(&decision);
             on_decision(&decision)?;
+            let elapsed = started.elapsed().as_secs_f64() / self.clock.interval.as_secs_f64();
+            step = (step + 1).max(elapsed.ceil() as u32);
         }
-        Ok(())
     }
 
-    /// One interval: heal, observe, decide, scale. `last`: when the previous decision was
-    /// taken (none: this is the opening one, which only takes the replicas' counters as the
-    /// baseline of the first interval).
-    fn decide(
-        &mut self,
-        step: usize,
-        started: Instant,
-        last: Option<Instant>,
-    ) -> anyhow::Result<Decision> {
+    /// One interval: heal, observe, decide, scale. The opening decision (no read yet) only
+    /// takes the replicas' counters as the baseline of the first interval.
+    fn decide(&mut self, step: usize, started: Instant) -> anyhow::Result<Decision> {
         let mut status = self.deployer.status()?;
         let healed = status.failed;
         if healed > 0 {
             self.deployer.restart()?;
             status = self.deployer.status()?;
         }
-        let now_s = started.elapsed().as_secs_f64();
+        let now = Instant::now();
+        let now_s = (now - started).as_secs_f64();
+        let previous = self.observed.replace(now);
         let tick = Tick {
             step,
             now_s,
-            interval_s: last.map_or(0.0, |at| at.elapsed().as_secs_f64()),
+            interval_s: previous.map_or(0.0, |at| (now - at).as_secs_f64()),
             desired: status.desired,
             ready: status.ready,
             phase: (self.clock.day_start
@@ -264,7 +266,7 @@ impl<D: Deployer> Autoscaler<D> {
                 .rem_euclid(1.0),
         };
         let endpoints = self.deployer.metrics_endpoints();
-        let seen = match last {
+        let seen = match previous {
             Some(_) => self.observer.observe(&endpoints, tick, &self.limits),
             None => self.observer.open(&endpoints, tick),
         };

@@ -118,15 +118,18 @@ impl Rehearsal {
 
     /// The live run: local replicas of `config`'s circuit, scaled by `choice`, under the
     /// replayed arrivals of encrypted requests; every answer is decrypted and checked against
-    /// the first answer to the same request. Returns the rows and the requests as sent.
+    /// the first answer to the same request. The client's keys and the replicas' key store
+    /// live in a temporary folder, removed afterwards. Returns the rows and the requests as
+    /// sent.
     pub fn live(
         &self,
-        config: LocalConfig,
+        mut config: LocalConfig,
         choice: &Choice,
         settings: &Settings,
     ) -> anyhow::Result<(Vec<RehearsalRow>, Vec<Sent>)> {
         crate::load::install_interrupt_handler();
         let keys = tempfile::tempdir().context("creating a folder for client keys")?;
+        config.key_store = keys.path().join("keys.sqlite");
         let limits = settings.limits()?;
         let clock = Clock {
             interval: Duration::from_secs_f64(settings.env.step_s),
