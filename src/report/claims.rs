@@ -8,7 +8,7 @@ use crate::results::fhe::{packed_against_lwe, FheRow};
 use crate::results::model::{ModelRow, Variant};
 use crate::results::scaling::{Backend, ScalingRow};
 use crate::results::ExperimentResults;
-use crate::stats::{mean, percentile};
+use crate::stats::{mean, percentile, Summary};
 
 /// One claim, what we measured for it and whether it holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +186,11 @@ fn packing_memory(fhe: &[FheRow]) -> Claim {
 
 fn accuracy(model: &[ModelRow], fhe: &[FheRow]) -> Claim {
     let claim = "accuracy within 0.2% of plaintext";
-    let float: Vec<f64> = hit_at_1(model, Variant::Float, None);
+    let float: std::collections::BTreeMap<u64, f64> = model
+        .iter()
+        .filter(|r| r.variant == Variant::Float)
+        .map(|r| (r.seed, r.hit_at_1))
+        .collect();
     let widest = model
         .iter()
         .filter(|r| r.variant == Variant::Quantized)
@@ -195,13 +199,27 @@ fn accuracy(model: &[ModelRow], fhe: &[FheRow]) -> Claim {
     let Some(bits) = widest.filter(|_| !float.is_empty()) else {
         return not_measured(B, claim, "float and quantized rows in model.csv");
     };
-    let quantized = hit_at_1(model, Variant::Quantized, Some(bits));
+    // Paired by split seed: the same held-out users under both models.
+    let pairs: Vec<(f64, f64)> = model
+        .iter()
+        .filter(|r| r.variant == Variant::Quantized && r.bits == Some(bits))
+        .filter_map(|r| Some((r.hit_at_1, *float.get(&r.seed)?)))
+        .collect();
+    if pairs.is_empty() {
+        return not_measured(B, claim, "quantized and float rows of the same split seeds");
+    }
+    let points = Summary::of(pairs.iter().map(|(q, f)| q - f));
+    let relative = Summary::of(
+        pairs
+            .iter()
+            .map(|(q, f)| (q - f) / f.max(f64::MIN_POSITIVE)),
+    );
+    let (by_points, by_share) = (within(&points, 0.002), within(&relative, 0.002));
     let agree_with_float: Vec<f64> = model
         .iter()
         .filter(|r| r.variant == Variant::Quantized && r.bits == Some(bits))
         .map(|r| r.top1_agreement_with_float)
         .collect();
-    let gap = mean(&quantized) - mean(&float);
     let agreement = fhe
         .iter()
         .map(|r| r.agreement)
@@ -217,28 +235,36 @@ fn accuracy(model: &[ModelRow], fhe: &[FheRow]) -> Claim {
         paper: B,
         claim,
         ours: format!(
-            "hit@1 at {bits} bits {:.3} vs float {:.3}: {:+.2} points (mean over {} split seeds), \
-             same top pick as float for {:.1}% of users{agreement}",
-            mean(&quantized),
-            mean(&float),
-            100.0 * gap,
-            float.len(),
+            "hit@1 at {bits} bits minus float, paired over {} split seeds (95% CI): \
+             {:+.2} ± {:.2} points ({by_points} as 0.2 points), {:+.2} ± {:.2}% of float's \
+             hit@1 ({by_share} as 0.2% relative); same top pick as float for {:.1}% of \
+             users{agreement}",
+            points.n,
+            100.0 * points.mean,
+            100.0 * points.ci95(),
+            100.0 * relative.mean,
+            100.0 * relative.ci95(),
             100.0 * mean(&agree_with_float)
         ),
-        verdict: if gap.abs() <= 0.002 {
-            Verdict::Holds
-        } else {
-            Verdict::DoesNotHold
+        verdict: match (by_points, by_share) {
+            (a, b) if a == b => a,
+            (Verdict::Inconclusive, _) | (_, Verdict::Inconclusive) => Verdict::Inconclusive,
+            _ => Verdict::Partly,
         },
     }
 }
 
-fn hit_at_1(model: &[ModelRow], variant: Variant, bits: Option<u32>) -> Vec<f64> {
-    model
-        .iter()
-        .filter(|r| r.variant == variant && r.bits == bits)
-        .map(|r| r.hit_at_1)
-        .collect()
+/// Whether the 95% interval of a mean lies within `-tolerance ..= tolerance` (holds), wholly
+/// outside it (does not hold), or across its edge (inconclusive).
+fn within(gap: &Summary, tolerance: f64) -> Verdict {
+    let (low, high) = (gap.mean - gap.ci95(), gap.mean + gap.ci95());
+    if low >= -tolerance && high <= tolerance {
+        Verdict::Holds
+    } else if high < -tolerance || low > tolerance {
+        Verdict::DoesNotHold
+    } else {
+        Verdict::Inconclusive
+    }
 }
 
 fn linear_scaling(scaling: &[(ScalingRow, Stamp)]) -> Claim {
@@ -450,6 +476,7 @@ mod tests {
             agreement: 1.0,
             decryption_errors: 0,
             hit_at_1: Some(0.2),
+            hit_at_1_ci95: None,
             keygen_ms: 1.0,
             encrypt_ms: 1.0,
             eval_ms_median: eval_ms,
@@ -513,9 +540,19 @@ mod tests {
                 model(1, Variant::Quantized, Some(8), widest),
             ]
         };
-        assert_eq!(accuracy(&rows(0.199), &[]).verdict, Verdict::Holds);
+        // One seed: the interval is the point. 0.1 points is 0.5% of 0.2: holds one reading.
+        assert_eq!(accuracy(&rows(0.2003), &[]).verdict, Verdict::Holds);
+        assert_eq!(accuracy(&rows(0.199), &[]).verdict, Verdict::Partly);
         assert_eq!(accuracy(&rows(0.197), &[]).verdict, Verdict::DoesNotHold);
         assert_eq!(accuracy(&[], &[]).verdict, Verdict::NotMeasured);
+        // Seeds that disagree: an interval across the tolerance decides nothing.
+        let mut spread = Vec::new();
+        for (seed, gap) in [(1, 0.004), (2, -0.004), (3, 0.003), (4, -0.003)] {
+            spread.push(model(seed, Variant::Float, None, 0.200));
+            spread.push(model(seed, Variant::Quantized, Some(8), 0.200 + gap));
+        }
+        let claim = accuracy(&spread, &[]);
+        assert_eq!(claim.verdict, Verdict::Inconclusive, "{}", claim.ours);
     }
 
     fn scaling(replicas: usize, efficiency: f64) -> (ScalingRow, Stamp) {
