@@ -33,6 +33,11 @@ test:
 bench:
     cargo bench
 
+# glwe-argmax timed per width, a few requests each (the widths too slow for criterion)
+# -> results/bench/argmax_timing.csv
+argmax-timing BITS="2,3,4,5,6" RUNS="3":
+    cargo run --release --example argmax_timing -- {{BITS}} {{RUNS}}
+
 # PPO's own check: CartPole-v1 for 100k steps on 3 seeds -> results/bench/ppo_cartpole.csv
 cartpole STEPS="100000":
     cargo run --release --example ppo_cartpole -- {{STEPS}}

@@ -1,9 +1,12 @@
 //! Per-operation cost of each FHE pipeline at each bit width: ids `fhe/{pipeline}/{op}/{bits}b`.
+//! `glwe-argmax` runs at p = 2 only (about a second a request); the slower widths are timed by
+//! `cargo run --release --example argmax_timing`.
 //! Keys are made outside the timed code. The model is synthetic (seeded, heavy-tailed weights over
 //! 50 movies): leveled cost depends on the shape and widths, not on the weight values.
 
 use std::hint::black_box;
 
+use cipherscale::fhe::argmax::GlweArgmax;
 use cipherscale::fhe::glwe::GlwePacked;
 use cipherscale::fhe::integer::Integer;
 use cipherscale::fhe::lwe::Lwe;
@@ -49,10 +52,24 @@ fn integer(c: &mut Criterion) {
     bench_pipeline::<Integer>(c, &model, &[1]);
 }
 
+/// The private-output circuit at p = 2: ten samples of about a second each.
+fn argmax(c: &mut Criterion) {
+    // Sparse: a dense random model rounds to all-zero weights at 2 score bits, and the
+    // bootstrap skips a zero mask.
+    let model = QuantizedModel::quantize_scores(&FloatModel::sparse_random(MOVIES, 1), 2);
+    assert!(model.weights.iter().flatten().any(|&w| w != 0));
+    bench_pipeline::<GlweArgmax>(c, &model, &LIKED);
+}
+
 criterion_group!(leveled_benches, leveled);
+criterion_group! {
+    name = argmax_benches;
+    config = Criterion::default().sample_size(10);
+    targets = argmax
+}
 criterion_group! {
     name = integer_benches;
     config = Criterion::default().sample_size(10);
     targets = integer
 }
-criterion_main!(leveled_benches, integer_benches);
+criterion_main!(leveled_benches, argmax_benches, integer_benches);

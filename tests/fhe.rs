@@ -74,9 +74,13 @@ fn integer_baseline_is_exact_on_a_reduced_model() {
 #[test]
 fn glwe_argmax_returns_the_plaintext_top_index_with_one_or_two_tables_per_match() {
     // p = 2 plays each match with one many-LUT bootstrap, p = 3 with two, on the same set.
-    let float = random_model(50, 3);
+    // A sparse model: a dense one rounds to all-zero weights at these widths, and a zero mask
+    // would not exercise the bootstraps.
+    let float = FloatModel::sparse_random(50, 3);
     for p in [2, 3] {
-        assert_exact::<GlweArgmax>(&QuantizedModel::quantize_scores(&float, p), 2);
+        let model = QuantizedModel::quantize_scores(&float, p);
+        assert!(model.weights.iter().flatten().filter(|&&w| w != 0).count() >= 50);
+        assert_exact::<GlweArgmax>(&model, 2);
     }
 }
 
@@ -88,7 +92,10 @@ fn glwe_argmax_breaks_ties_towards_the_lower_index_and_handles_odd_pools() {
     };
     let model = QuantizedModel::quantize_scores(&flat, 2);
     assert_exact::<GlweArgmax>(&model, 0);
-    assert_exact::<GlweArgmax>(&QuantizedModel::quantize_scores(&random_model(7, 4), 2), 3);
+    assert_exact::<GlweArgmax>(
+        &QuantizedModel::quantize_scores(&FloatModel::sparse_random(7, 4), 2),
+        3,
+    );
 }
 
 #[test]

@@ -80,7 +80,8 @@ fn read_by_name(path: &Path) -> usize {
         files::CAPACITY_SHAPES => rows::<ShapeRow>(path),
         "ppo_cartpole.csv" => rows::<CartPoleRow>(path),
         "load_overhead.csv" => rows::<LoadOverheadRow>(path),
-        "rehearsal.csv" => rows::<cipherscale::operate::rehearsal::RehearsalRow>(path),
+        files::REHEARSAL => rows::<cipherscale::results::rehearsal::RehearsalRow>(path),
+        "argmax_timing.csv" => rows::<cipherscale::results::bench::ArgmaxTimingRow>(path),
         other => panic!("{}: no row type reads `{other}`", path.display()),
     }
 }

@@ -42,6 +42,23 @@ impl FloatModel {
             bias: (0..movies).map(|_| weight()).collect(),
         }
     }
+
+    /// A seeded model in which each movie has one strong association (a weight of 2 to 4 on
+    /// one random movie) and a bias within +-1: quantized to a few score bits, a dense random
+    /// model rounds every weight to zero, and a product with zero weights has a zero mask, which
+    /// the bootstrap skips (its cost would not be the circuit's). For benchmarks.
+    pub fn sparse_random(movies: usize, seed: u64) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut weights = vec![vec![0.0; movies]; movies];
+        for row in &mut weights {
+            row[rng.random_range(0..movies)] = rng.random_range(2.0..4.0);
+        }
+        Self {
+            weights,
+            bias: (0..movies).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        }
+    }
 }
 
 impl Recommender for FloatModel {

@@ -1,6 +1,7 @@
 //! `results/bench/`: the checks that sit beside the experiments. `ppo_cartpole.csv` (PPO's own
 //! check, `cargo run --release --example ppo_cartpole`) and `load_overhead.csv` (the load
-//! generator's ceiling, `scripts/bench-load.sh`).
+//! generator's ceiling, `scripts/bench-load.sh`); `argmax_timing.csv` (`glwe-argmax` per width,
+//! `cargo run --release --example argmax_timing`).
 
 use serde::{Deserialize, Serialize};
 
@@ -26,4 +27,26 @@ pub struct LoadOverheadRow {
     pub connections: usize,
     pub seconds: u64,
     pub requests_per_s: f64,
+}
+
+/// `argmax_timing.csv`: one `glwe-argmax` width timed end to end, a few requests at a time
+/// (`cargo run --release --example argmax_timing`), for the widths too slow for criterion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArgmaxTimingRow {
+    pub bits: u32,
+    /// The published parameter set and the circuit's shape, as `Circuit::params` says.
+    pub params: String,
+    pub bootstraps: usize,
+    pub runs: usize,
+    pub eval_ms_median: f64,
+    pub eval_ms_min: f64,
+    pub eval_ms_max: f64,
+    pub keygen_s: f64,
+    /// Opening, checking and decompressing the evaluation key into a replica.
+    pub server_build_s: f64,
+    /// The evaluation key as uploaded (compressed, sealed).
+    pub eval_key_bytes: usize,
+    pub response_bytes: usize,
+    /// Answers equal to the plaintext argmax, of `runs`.
+    pub correct: usize,
 }

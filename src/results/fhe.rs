@@ -33,6 +33,10 @@ pub struct FheRow {
     pub decryption_errors: usize,
     /// hit@1 of the decrypted top pick; empty for a reduced circuit.
     pub hit_at_1: Option<f64>,
+    /// Half-width of hit@1's 95% interval over the checked examples, clustered by user; empty
+    /// in rows written before it was measured.
+    #[serde(default)]
+    pub hit_at_1_ci95: Option<f64>,
     pub keygen_ms: f64,
     pub encrypt_ms: f64,
     pub eval_ms_median: f64,
@@ -63,6 +67,7 @@ impl FheRow {
             agreement: m.tally.agreement(),
             decryption_errors: m.tally.errors,
             hit_at_1: m.hit_at_1(),
+            hit_at_1_ci95: m.hit_at_1().map(|_| m.tally.hit_ci95),
             keygen_ms: m.keygen_ms,
             encrypt_ms: m.encrypt_ms,
             eval_ms_median: m.eval_ms_median,
@@ -113,6 +118,7 @@ pub fn table(rows: &[FheRow]) -> Table {
         "checked",
         "timed",
         "agreement",
+        "hit@1 (95% CI by user)",
         "PBS/request",
         "eval median",
         "eval p95",
@@ -123,7 +129,7 @@ pub fn table(rows: &[FheRow]) -> Table {
         "parameters",
     ])
     .align_left(0)
-    .align_left(12);
+    .align_left(13);
     for row in rows {
         let eval = match row.eval_ms_extrapolated_full {
             Some(full) => format!(
@@ -141,6 +147,11 @@ pub fn table(rows: &[FheRow]) -> Table {
             row.samples.to_string(),
             row.timed.to_string(),
             format!("{:.3}", row.agreement),
+            match (row.hit_at_1, row.hit_at_1_ci95) {
+                (Some(hit), Some(ci)) => format!("{hit:.3} ± {ci:.3}"),
+                (Some(hit), None) => format!("{hit:.3}"),
+                (None, _) => "-".into(),
+            },
             row.bootstraps.to_string(),
             eval,
             ms(row.eval_ms_p95),

@@ -6,6 +6,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::{Experiment, Stage};
 use crate::data::Example;
@@ -40,7 +43,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         let cell = measure_cell(
             pipeline,
             &model,
-            samples,
+            &samples,
             checks,
             slice(experiment),
             &progress,
@@ -70,20 +73,24 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
     )
 }
 
-/// The held-out examples a pipeline is checked on: `fhe.argmax.samples` for `glwe-argmax`,
-/// `fhe.samples` (all when absent) for the others; `integer` takes its slice of them itself.
-fn samples_for<'a>(
-    experiment: &Experiment,
-    pipeline: Pipeline,
-    test: &'a [Example],
-) -> &'a [Example] {
+/// The held-out examples a pipeline is checked on: for `glwe-argmax`, `fhe.argmax.samples` of
+/// them drawn at random (seeded by the split seed) across all users, so that its hit@1 speaks
+/// for every user and not for the first ones in order; `fhe.samples` (all when absent) in order
+/// for the others; `integer` takes its slice of them itself.
+fn samples_for(experiment: &Experiment, pipeline: Pipeline, test: &[Example]) -> Vec<Example> {
     let fhe = &experiment.spec.fhe;
-    let count = match pipeline {
-        Pipeline::GlweArgmax => fhe.argmax.samples,
-        Pipeline::Integer => test.len(),
-        _ => fhe.samples.unwrap_or(test.len()),
-    };
-    &test[..count.min(test.len())]
+    match pipeline {
+        Pipeline::GlweArgmax => random_sample(test, fhe.argmax.samples, experiment.spec.seed),
+        Pipeline::Integer => test.to_vec(),
+        _ => test[..fhe.samples.unwrap_or(test.len()).min(test.len())].to_vec(),
+    }
+}
+
+/// `count` of `examples` drawn without replacement, seeded, in the drawn order.
+fn random_sample(examples: &[Example], count: usize, seed: u64) -> Vec<Example> {
+    let mut order: Vec<&Example> = examples.iter().collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order.into_iter().take(count).cloned().collect()
 }
 
 /// `glwe-argmax` checks accumulate in the ledger under the spec's time budget; the others are
@@ -107,5 +114,35 @@ fn slice(experiment: &Experiment) -> Slice {
         inputs: integer.inputs,
         outputs: integer.outputs,
         samples: integer.samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_argmax_sample_is_seeded_and_spread_over_users() {
+        // 100 users with 10 held-out examples each, in user order.
+        let test: Vec<Example> = (0..1000)
+            .map(|i| Example {
+                user: i / 10,
+                liked: vec![],
+                label: i as usize % 10,
+            })
+            .collect();
+        let sample = random_sample(&test, 200, 7);
+        let key = |e: &Example| (e.user, e.label);
+        let distinct: std::collections::BTreeSet<_> = sample.iter().map(key).collect();
+        assert_eq!(distinct.len(), 200, "drawn without replacement");
+        let again: Vec<_> = random_sample(&test, 200, 7).iter().map(key).collect();
+        assert_eq!(again, sample.iter().map(key).collect::<Vec<_>>(), "seeded");
+        let users: std::collections::BTreeSet<u32> = sample.iter().map(|e| e.user).collect();
+        assert!(
+            users.len() > 80,
+            "the first 200 in order would be 20 users: {}",
+            users.len()
+        );
+        assert_eq!(random_sample(&test[..5], 200, 7).len(), 5);
     }
 }

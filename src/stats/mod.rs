@@ -100,6 +100,24 @@ pub fn bootstrap_ci95(values: &[f64], resamples: usize, seed: u64) -> (f64, f64)
 }
 
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
+/// Half-width of the 95% interval of a proportion pooled over clusters (`(successes, trials)`
+/// per cluster, e.g. per user): the ratio estimator's cluster-robust standard error, with
+/// Student's t on clusters - 1 degrees of freedom; 0 for fewer than two clusters.
+pub fn clustered_proportion_ci95(clusters: &[(usize, usize)]) -> f64 {
+    let g = clusters.len();
+    let trials: usize = clusters.iter().map(|c| c.1).sum();
+    if g < 2 || trials == 0 {
+        return 0.0;
+    }
+    let rate = clusters.iter().map(|c| c.0).sum::<usize>() as f64 / trials as f64;
+    let squares: f64 = clusters
+        .iter()
+        .map(|&(hits, n)| (hits as f64 - rate * n as f64).powi(2))
+        .sum();
+    let variance = g as f64 / (g - 1) as f64 * squares / (trials as f64).powi(2);
+    t_975(g - 1) * variance.sqrt()
+}
+
 fn t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
@@ -125,6 +143,32 @@ pub fn group_in_order<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clustered_interval_widens_when_clusters_disagree() {
+        // Every user at the same rate: no spread between clusters.
+        assert_eq!(clustered_proportion_ci95(&[(1, 2), (2, 4), (1, 2)]), 0.0);
+        assert_eq!(clustered_proportion_ci95(&[(3, 5)]), 0.0, "one cluster");
+        // Users all-or-nothing: rate 1/2 over 4 users of 2 examples each. Residuals +-1 per
+        // user: variance 4/3 * 4 / 64, t(3) = 3.182.
+        let ci = clustered_proportion_ci95(&[(2, 2), (0, 2), (2, 2), (0, 2)]);
+        assert!(
+            (ci - 3.182 * (4.0f64 / 3.0 * 4.0 / 64.0).sqrt()).abs() < 1e-12,
+            "{ci}"
+        );
+        // The same 8 examples as 8 independent users give a narrower interval.
+        let independent = [
+            (1, 1),
+            (0, 1),
+            (1, 1),
+            (0, 1),
+            (1, 1),
+            (0, 1),
+            (1, 1),
+            (0, 1),
+        ];
+        assert!(clustered_proportion_ci95(&independent) < ci);
+    }
 
     #[test]
     fn the_quantile_interval_brackets_the_quantile_by_order_statistics() {

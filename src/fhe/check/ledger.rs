@@ -75,6 +75,18 @@ fn fingerprint(model: &QuantizedModel) -> String {
     blake3::hash(&json).to_hex()[..16].to_owned()
 }
 
+/// hit@1's 95% half-width clustered by user, from `(user, hit)` per example.
+pub fn hit_ci95(examples: impl IntoIterator<Item = (u32, bool)>) -> f64 {
+    let mut users: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+    for (user, hit) in examples {
+        let counts = users.entry(user).or_default();
+        counts.0 += usize::from(hit);
+        counts.1 += 1;
+    }
+    let clusters: Vec<(usize, usize)> = users.into_values().collect();
+    crate::stats::clustered_proportion_ci95(&clusters)
+}
+
 /// The ledger's valid rows for one key.
 pub struct Ledger {
     path: PathBuf,
@@ -86,12 +98,15 @@ pub struct Ledger {
 }
 
 /// Distinct examples checked and how they went; an example agrees only if every check did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Tally {
     pub examples: usize,
     pub agree: usize,
     pub errors: usize,
     pub hits: usize,
+    /// Half-width of hit@1's 95% interval, clustered by user (a user's examples share the
+    /// user's tastes, so they are not independent).
+    pub hit_ci95: f64,
 }
 
 impl Tally {
@@ -183,13 +198,17 @@ impl Ledger {
 
     pub fn tally(&self) -> Tally {
         let mut tally = Tally::default();
+        let mut hits = Vec::new();
         for checks in self.checks.values() {
             let all_right = checks.iter().all(|c| c.decrypted == c.expected);
+            let hit = checks[0].decrypted == checks[0].label as i64;
             tally.examples += 1;
             tally.agree += usize::from(all_right);
             tally.errors += usize::from(!all_right);
-            tally.hits += usize::from(checks[0].decrypted == checks[0].label as i64);
+            tally.hits += usize::from(hit);
+            hits.push((checks[0].user, hit));
         }
+        tally.hit_ci95 = hit_ci95(hits);
         tally
     }
 }
@@ -247,7 +266,9 @@ mod tests {
                 examples: 6,
                 agree: 5,
                 errors: 1,
-                hits: 2
+                hits: 2,
+                // Users 0 and 1 hit one of two, user 2 none of two: rate 1/3, clustered.
+                hit_ci95: crate::stats::clustered_proportion_ci95(&[(1, 2), (1, 2), (0, 2)]),
             }
         );
 

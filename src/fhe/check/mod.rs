@@ -131,6 +131,7 @@ fn measure_slice(
 
 /// One example checked.
 struct Check {
+    user: u32,
     encrypt_ms: f64,
     eval_ms: f64,
     decrypt_ms: f64,
@@ -153,6 +154,7 @@ fn tally_of(done: &[Check]) -> Tally {
         agree: count(|c| c.decrypted == c.expected),
         errors: count(|c| !c.exact),
         hits: count(|c| c.hit),
+        hit_ci95: ledger::hit_ci95(done.iter().map(|c| (c.user, c.hit))),
     }
 }
 
@@ -181,6 +183,7 @@ impl<C: Circuit> Bench<'_, C> {
         let expected = C::expected(self.model, &example.liked);
         let decrypted = C::top_pick(&scores);
         Ok(Check {
+            user: example.user,
             encrypt_ms,
             eval_ms,
             decrypt_ms,
