@@ -44,7 +44,7 @@ impl CsvSink {
     }
 
     /// Writes `row` with its own stamp (rows kept from an earlier run).
-    fn push_stamped(&mut self, row: &impl Serialize, stamp: &Stamp) -> anyhow::Result<()> {
+    pub fn push_stamped(&mut self, row: &impl Serialize, stamp: &Stamp) -> anyhow::Result<()> {
         self.writer
             .serialize((row, stamp))
             .and_then(|()| Ok(self.writer.flush()?))

@@ -14,7 +14,7 @@ use super::{Experiment, Stage};
 use crate::data::Example;
 use crate::fhe::check::{measure_cell, Checks, Slice};
 use crate::fhe::{quantize_for, Pipeline};
-use crate::output::read_rows;
+use crate::output::{read_stamped, Stamp};
 use crate::results::fhe::{self, FheRow};
 use crate::results::files;
 
@@ -28,10 +28,11 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         .filter(|c| experiment.fhe_cells.is_empty() || experiment.fhe_cells.contains(c))
         .collect();
     let path = experiment.out.join(files::FHE);
-    // Measuring some cells only: the file keeps the other cells' rows.
-    let kept: Vec<FheRow> = match experiment.fhe_cells.is_empty() {
+    // Measuring some cells only: the file keeps the other cells' rows, with the stamps of the
+    // runs that measured them.
+    let kept: Vec<(FheRow, Stamp)> = match experiment.fhe_cells.is_empty() {
         true => Vec::new(),
-        false => read_rows(&path)?.unwrap_or_default(),
+        false => read_stamped(&path)?.unwrap_or_default(),
     };
     let progress = super::stage_progress(Stage::Fhe, chosen.len());
     let mut measured = Vec::new();
@@ -62,9 +63,17 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         progress.inc(1);
     }
     let mut sink = experiment.sink(files::FHE)?;
-    let rows = fhe::merge(&all_cells, measured, kept);
+    let kept_rows = kept.iter().map(|(row, _)| row.clone()).collect();
+    let rows = fhe::merge(&all_cells, measured, kept_rows);
     for row in &rows {
-        sink.push(row)?;
+        let cell = (row.pipeline, row.bits);
+        let earlier = kept
+            .iter()
+            .find(|(k, _)| (k.pipeline, k.bits) == cell && !chosen.contains(&cell));
+        match earlier {
+            Some((_, stamp)) => sink.push_stamped(row, stamp)?,
+            None => sink.push(row)?,
+        }
     }
     super::finish_stage(
         progress,
