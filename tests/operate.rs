@@ -130,7 +130,7 @@ fn deploy_scales_with_a_replayed_ramp_heals_and_leaves_nothing() {
             .iter()
             .map(|l| recommender.encrypt(l).into())
             .collect(),
-        arrivals_s: replay.arrivals_s(&trace).unwrap(),
+        arrivals_s: cipherscale::load::trace::arrivals_s(&replay.episode(&trace).unwrap()),
         timeout: Duration::from_secs(30),
         max_duration: Duration::from_secs(60),
         keep_answers: true,

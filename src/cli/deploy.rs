@@ -218,12 +218,15 @@ pub fn deploy(args: &DeployArgs) -> anyhow::Result<()> {
 /// Runs the autoscaler until Ctrl-C, SIGTERM or `--duration-s`, then tears down.
 fn operate<D: Deployer>(mut autoscaler: Autoscaler<D>, args: &DeployArgs) -> anyhow::Result<()> {
     crate::load::install_interrupt_handler();
+    let until = args
+        .duration_s
+        .map(|s| Duration::try_from_secs_f64(s).context("--duration-s must be a number of seconds"))
+        .transpose()?;
     let mut log = match &args.log {
         Some(path) => Some(CsvSink::create(path, &Stamp::here("deploy"))?),
         None => None,
     };
     let started = std::time::Instant::now();
-    let until = args.duration_s.map(Duration::from_secs_f64);
     let stop = || crate::load::interrupted() || until.is_some_and(|d| started.elapsed() >= d);
     let mut on_decision = |d: &Decision| -> anyhow::Result<()> {
         emit(d)?;

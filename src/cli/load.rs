@@ -175,7 +175,8 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
 /// Replays `--trace` open loop within the caps.
 fn replay(args: &LoadArgs, payload: Payload) -> anyhow::Result<(Vec<RequestRecord>, Summary)> {
     let (trace, replay) = args.replay.open(args.seed)?;
-    let mut arrivals_s = replay.arrivals_s(&trace)?;
+    let episode = replay.episode(&trace)?;
+    let mut arrivals_s = crate::load::trace::arrivals_s(&episode);
     arrivals_s.truncate(args.max_requests);
     let (path, body, headers) = match payload {
         Payload::Get { path } => (path, Vec::new(), Vec::new()),
@@ -189,11 +190,8 @@ fn replay(args: &LoadArgs, payload: Payload) -> anyhow::Result<(Vec<RequestRecor
     emit(format_args!(
         "replaying {} requests over {:.0} s ({})",
         arrivals_s.len(),
-        replay
-            .duration(&trace)?
-            .as_secs_f64()
-            .min(args.max_duration_s as f64),
-        replay.episode(&trace)?.label
+        episode.duration_s().min(args.max_duration_s as f64),
+        episode.label
     ))?;
     let plan = OpenLoop {
         base: args.url.clone(),

@@ -192,9 +192,12 @@ async fn forward_to(
     backend.in_flight.fetch_add(1, Ordering::AcqRel);
     let _in_flight = InFlight(backend.clone());
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = format!("{}{path}", backend.base)
-        .parse()
-        .expect("a replica's base URL and a request path make a URI");
+    parts.uri = match format!("{}{path}", backend.base).parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            return Ok(ApiError::new(StatusCode::BAD_REQUEST, e.to_string()).into_response());
+        }
+    };
     parts.headers.remove(header::HOST);
     let response = forwarder
         .client

@@ -2,8 +2,6 @@
 //! seconds and brings `scale x requests(m)` arrivals on average, as a Poisson process whose rate
 //! is constant within the minute (seeded, so a replay can be repeated exactly).
 
-use std::time::Duration;
-
 use super::open_loop::Sent;
 use super::RequestRecord;
 use crate::workload::trace::Trace;
@@ -65,17 +63,12 @@ impl Replay {
             seed: self.seed,
         })
     }
+}
 
-    /// When each request is due, in seconds from the start of the replay.
-    pub fn arrivals_s(&self, trace: &Trace) -> anyhow::Result<Vec<f64>> {
-        let episode = self.episode(trace)?;
-        Ok(episode.arrivals(1.0).iter().map(|a| a.time).collect())
-    }
-
-    /// How long the replay lasts.
-    pub fn duration(&self, trace: &Trace) -> anyhow::Result<Duration> {
-        Ok(Duration::from_secs_f64(self.episode(trace)?.duration_s()))
-    }
+/// When each request of a replayed `episode` is due, in seconds from its start (its seeded
+/// Poisson arrivals).
+pub fn arrivals_s(episode: &Episode) -> Vec<f64> {
+    episode.arrivals(1.0).iter().map(|a| a.time).collect()
 }
 
 /// The open-loop records as the load files record requests (time since the start, latency,
@@ -112,8 +105,9 @@ mod tests {
             scale: 0.5,
             seed: 3,
         };
-        assert_eq!(replay.duration(&t).unwrap(), Duration::from_secs(30));
-        let arrivals = replay.arrivals_s(&t).unwrap();
+        let episode = replay.episode(&t).unwrap();
+        assert_eq!(episode.duration_s(), 30.0);
+        let arrivals = arrivals_s(&episode);
         let in_bin = |lo: f64, hi: f64| arrivals.iter().filter(|&&a| lo <= a && a < hi).count();
         // 300 expected in the first 10 s, none in the next, 600 in the last.
         assert!(
@@ -128,7 +122,7 @@ mod tests {
             in_bin(20.0, 30.0)
         );
         assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(arrivals, replay.arrivals_s(&t).unwrap(), "seeded");
+        assert_eq!(arrivals, arrivals_s(&replay.episode(&t).unwrap()), "seeded");
     }
 
     #[test]
@@ -141,11 +135,11 @@ mod tests {
             scale: 1.0,
             seed: 0,
         };
-        let err = replay.arrivals_s(&t).unwrap_err().to_string();
+        let err = replay.episode(&t).unwrap_err().to_string();
         assert!(err.contains("--start-minute 5"), "{err}");
         replay.start_minute = 0;
         replay.compress = 0.0;
-        let err = replay.arrivals_s(&t).unwrap_err().to_string();
+        let err = replay.episode(&t).unwrap_err().to_string();
         assert!(err.contains("--compress"), "{err}");
     }
 }

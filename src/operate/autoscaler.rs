@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::observe::{Observer, Tick};
 use crate::autoscale::{Controller, Limits};
 use crate::deploy::Deployer;
-use crate::serve::InProcess;
+use crate::serve::{metrics, InProcess};
 
 /// One interval of a live run: what was seen and what was decided (a row of `decisions.csv`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,15 +138,9 @@ fn serve_metrics(registry: Registry, address: std::net::SocketAddr) -> anyhow::R
             axum::routing::get(move || {
                 let registry = registry.clone();
                 async move {
-                    let mut text = String::new();
-                    let _ =
-                        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
                     (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4",
-                        )],
-                        text,
+                        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                        metrics::render(&registry),
                     )
                 }
             }),

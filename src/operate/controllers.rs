@@ -108,7 +108,6 @@ impl Settings {
 
 /// The controller `choice` names, ready to decide.
 pub fn build(choice: &Choice, settings: &Settings) -> anyhow::Result<Box<dyn Controller + Send>> {
-    let limits = settings.limits()?;
     Ok(match choice {
         Choice::Static => Box::new(Static {
             replicas: settings.replicas,
@@ -143,7 +142,7 @@ pub fn build(choice: &Choice, settings: &Settings) -> anyhow::Result<Box<dyn Con
         Choice::Ppo(checkpoint) => {
             settings.service_s("a PPO policy (its observation is scaled by capacity)")?;
             let card = PolicyCard::load(checkpoint)?;
-            Box::new(card.controller(checkpoint, Default::default(), &limits)?)
+            Box::new(card.controller(checkpoint, Default::default(), &settings.limits()?)?)
         }
     })
 }

@@ -161,6 +161,7 @@ impl Rehearsal {
         let recommender = Recommender::connect(&endpoint, Some(keys))?;
         let key = recommender.upload()?;
         let liked: Vec<Vec<usize>> = vec![vec![0, 1, 2], vec![5], vec![10, 20, 30], vec![3, 7]];
+        let replayed = self.replay.episode(&self.trace)?;
         let plan = OpenLoop {
             base: endpoint,
             path: "/v1/recommend".into(),
@@ -171,9 +172,9 @@ impl Rehearsal {
                 .iter()
                 .map(|l| recommender.encrypt(l).into())
                 .collect(),
-            arrivals_s: self.replay.arrivals_s(&self.trace)?,
+            arrivals_s: crate::load::trace::arrivals_s(&replayed),
             timeout: Duration::from_secs_f64(settings.env.timeout_s),
-            max_duration: self.replay.duration(&self.trace)? + Duration::from_secs(1),
+            max_duration: Duration::from_secs_f64(replayed.duration_s()) + Duration::from_secs(1),
             keep_answers: true,
             one_at_a_time: false,
             answer_limit: 1 << 20,

@@ -399,7 +399,7 @@ async fn readyz(Extract(state): Extract<State>) -> Response {
 
 async fn metrics(Extract(state): Extract<State>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         state.0.metrics.render(),
     )
 }

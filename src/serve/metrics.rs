@@ -15,6 +15,17 @@ pub const BUCKETS: [f64; 14] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// `registry` in the text exposition format (what a `/metrics` endpoint serves).
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
 /// Metric names, shared by the exposition and the reader.
 pub const REQUESTS: &str = "cipherscale_http_requests";
 pub const DURATION: &str = "cipherscale_http_request_duration_seconds";
@@ -119,10 +130,7 @@ impl Metrics {
 
     /// The exposition text served at `/metrics`.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        render(&self.registry)
     }
 }
 
@@ -179,11 +187,7 @@ impl Reading {
 
     /// Answers with a status other than 200.
     pub fn failed_total(&self) -> f64 {
-        self.answered
-            .iter()
-            .filter(|(s, _)| *s != 200)
-            .map(|(_, n)| n)
-            .sum()
+        self.answered_total() - self.with_status(200)
     }
 
     /// Answers with `status`.
