@@ -1,6 +1,7 @@
-//! One-shot timing of `glwe-argmax` for the widths too slow for criterion (a p = 6 request
-//! takes about half a minute): per width, key generation, the replica's key build, then `RUNS`
-//! requests, each checked against the plaintext argmax.
+//! One-shot timing of `glwe-argmax` for the widths too slow for criterion: per width and
+//! design (the radix circuit the pipeline plans, and the wide one it replaced, in turns within
+//! one run), key generation, the replica's key build, then `RUNS` requests, each checked against
+//! the design's plaintext answer.
 //!
 //! `cargo run --release --example argmax_timing [-- BITS,.. [RUNS]]` (default 2,3,4,5,6 and 3)
 //! prints one line per width and writes `results/bench/argmax_timing.csv`. The model is
@@ -9,7 +10,7 @@
 
 use std::time::Instant;
 
-use cipherscale::fhe::argmax::GlweArgmax;
+use cipherscale::fhe::argmax::{Design, GlweArgmax};
 use cipherscale::fhe::{Circuit, Shape};
 use cipherscale::model::{FloatModel, QuantizedModel};
 use cipherscale::output::{CsvSink, Stamp};
@@ -35,10 +36,12 @@ fn main() -> anyhow::Result<()> {
     let path = std::path::Path::new("results/bench/argmax_timing.csv");
     let mut sink = CsvSink::create(path, &Stamp::here("bench"))?;
     for bits in widths {
-        let row = time(bits, runs)?;
-        println!(
-            "p={bits}: eval median {:.0} ms (min {:.0}, max {:.0}, {} runs, {}/{} correct); \
+        for design in [Design::Wide, Design::Radix] {
+            let row = time(bits, design, runs)?;
+            println!(
+            "p={bits} {}: eval median {:.0} ms (min {:.0}, max {:.0}, {} runs, {}/{} correct); \
              {} bootstraps; key {:.1} MB, generated in {:.1} s, built in {:.1} s",
+            row.design,
             row.eval_ms_median,
             row.eval_ms_min,
             row.eval_ms_max,
@@ -50,20 +53,21 @@ fn main() -> anyhow::Result<()> {
             row.keygen_s,
             row.server_build_s
         );
-        sink.push(&row)?;
+            sink.push(&row)?;
+        }
     }
     println!("wrote {}", sink.finish()?.display());
     Ok(())
 }
 
-fn time(bits: u32, runs: usize) -> anyhow::Result<Row> {
+fn time(bits: u32, design: Design, runs: usize) -> anyhow::Result<Row> {
     let model = QuantizedModel::quantize_scores(&FloatModel::sparse_random(MOVIES, 1), bits);
     let nonzero = model.weights.iter().flatten().filter(|&&w| w != 0).count();
     anyhow::ensure!(
         nonzero >= MOVIES,
         "the synthetic model has {nonzero} nonzero weights at {bits} bits: too few to time"
     );
-    let circuit = GlweArgmax::plan(&Shape::of(&model))?;
+    let circuit = GlweArgmax::plan_design(&Shape::of(&model), design)?;
     let started = Instant::now();
     let (key, eval_key) = circuit.keygen();
     let keygen_s = started.elapsed().as_secs_f64();
@@ -80,10 +84,11 @@ fn time(bits: u32, runs: usize) -> anyhow::Result<Row> {
         eval_ms.push(started.elapsed().as_secs_f64() * 1e3);
         response_bytes = response.len();
         let answer = circuit.decrypt(&key, &response)?;
-        correct += usize::from(answer == GlweArgmax::expected(&model, liked));
+        correct += usize::from(answer == circuit.answer(&model, liked));
     }
     Ok(Row {
         bits,
+        design: design.name().into(),
         params: circuit.params(),
         bootstraps: circuit.bootstraps(),
         runs,

@@ -1,13 +1,14 @@
 //! The FHE circuits: exact against the quantized plaintext model, and every kind of malformed
 //! message gives a typed error, never a panic.
 
-use cipherscale::fhe::argmax::GlweArgmax;
+use cipherscale::data::Example;
+use cipherscale::fhe::argmax::{Design, GlweArgmax};
 use cipherscale::fhe::glwe::GlwePacked;
 use cipherscale::fhe::integer::Integer;
 use cipherscale::fhe::lwe::Lwe;
 use cipherscale::fhe::wire::{self, WireError};
 use cipherscale::fhe::{Circuit, Shape, MAX_REQUEST_BYTES};
-use cipherscale::model::{FloatModel, QuantizedModel};
+use cipherscale::model::{FloatModel, Popularity, QuantizedModel, Recommender};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -72,16 +73,92 @@ fn integer_baseline_is_exact_on_a_reduced_model() {
 
 /// Feeds every malformed variant of a valid message to `open` and checks the error kind.
 #[test]
-fn glwe_argmax_returns_the_plaintext_top_index_with_one_or_two_tables_per_match() {
+fn glwe_argmax_returns_the_plaintext_answer_at_every_width() {
+    // Every digit layout of the radix design: none, one single bit, one pair, a single bit and a
+    // pair (the merged first comparison), two pairs. A sparse model: a dense one rounds to
+    // all-zero weights at low widths, and a zero mask would not exercise the bootstraps.
+    let float = FloatModel::sparse_random(50, 3);
+    for p in 2..=6 {
+        let model = QuantizedModel::quantize_scores(&float, p);
+        assert!(model.weights.iter().flatten().filter(|&&w| w != 0).count() >= 50);
+        assert_exact::<GlweArgmax>(&model, 1);
+    }
+}
+
+#[test]
+fn the_wide_design_returns_the_plaintext_top_index_with_one_or_two_tables_per_match() {
     // p = 2 plays each match with one many-LUT bootstrap, p = 3 with two, on the same set.
-    // A sparse model: a dense one rounds to all-zero weights at these widths, and a zero mask
-    // would not exercise the bootstraps.
     let float = FloatModel::sparse_random(50, 3);
     for p in [2, 3] {
         let model = QuantizedModel::quantize_scores(&float, p);
-        assert!(model.weights.iter().flatten().filter(|&&w| w != 0).count() >= 50);
-        assert_exact::<GlweArgmax>(&model, 2);
+        let circuit = GlweArgmax::plan_design(&Shape::of(&model), Design::Wide).unwrap();
+        assert_eq!(circuit.design(), Design::Wide);
+        let (key, eval_key) = circuit.keygen();
+        let server = circuit.server(&model, &eval_key).unwrap();
+        for liked in [vec![], vec![1, 4, 9, 30]] {
+            let response = GlweArgmax::eval(&server, &circuit.encrypt(&key, &liked)).unwrap();
+            assert_eq!(
+                circuit.decrypt(&key, &response).unwrap(),
+                circuit.answer(&model, &liked),
+                "p = {p}, liked {liked:?}"
+            );
+        }
     }
+}
+
+/// A pool where liking a movie makes it the best-scoring one: movie `i` is strongly associated
+/// with itself, and movie 4 with movie 2 a little less.
+fn self_loving_model() -> FloatModel {
+    let mut float = FloatModel::sparse_random(8, 9);
+    for (i, row) in float.weights.iter_mut().enumerate() {
+        row.iter_mut().for_each(|w| *w = 0.0);
+        row[i] = 3.0;
+    }
+    float.weights[4][2] = 2.0;
+    float.bias.iter_mut().for_each(|b| *b = 0.0);
+    float
+}
+
+#[test]
+fn a_liked_movie_with_the_highest_score_is_never_recommended() {
+    let float = self_loving_model();
+    let liked = [2usize];
+    let example = Example {
+        user: 1,
+        liked: liked.to_vec(),
+        label: 4,
+    };
+    assert_eq!(
+        float.scores(&liked)[2],
+        3.0,
+        "the liked movie scores highest"
+    );
+    assert_eq!(float.top_k(&example, 1), [4]);
+    let popularity = Popularity {
+        ranking: vec![2, 4, 0],
+    };
+    assert_eq!(popularity.top_k(&example, 1), [4]);
+    for bits in [3, 8] {
+        let model = QuantizedModel::quantize(&float, bits);
+        assert_eq!(model.top_k(&example, 2)[0], 4, "{bits} bits");
+        assert!(!model.top_k(&example, 8).contains(&2));
+        assert_eq!(top_pick_encrypted::<GlwePacked>(&model, &liked), Some(4));
+        assert_eq!(top_pick_encrypted::<Lwe>(&model, &liked), Some(4));
+    }
+    let scores = QuantizedModel::quantize_scores(&float, 3);
+    assert_eq!(top_pick_encrypted::<GlweArgmax>(&scores, &liked), Some(4));
+    // The wide design has no room to key liked movies down: it returns the liked one.
+    let wide = GlweArgmax::plan_design(&Shape::of(&scores), Design::Wide).unwrap();
+    assert_eq!(wide.answer(&scores, &liked), [2]);
+}
+
+/// The movie a circuit's client picks for `liked` after a real round trip.
+fn top_pick_encrypted<C: Circuit>(model: &QuantizedModel, liked: &[usize]) -> Option<usize> {
+    let circuit = C::plan(&Shape::of(model)).unwrap();
+    let (key, eval_key) = circuit.keygen();
+    let server = circuit.server(model, &eval_key).unwrap();
+    let response = C::eval(&server, &circuit.encrypt(&key, liked)).unwrap();
+    C::top_pick(&circuit.decrypt(&key, &response).unwrap(), liked)
 }
 
 #[test]

@@ -92,8 +92,8 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
     let output = recommender.recommend(&liked)?;
     let titles = &description.titles;
     let picks = match description.output.as_str() {
-        "index" => recommender.top_pick(&output).into_iter().collect(),
-        _ => crate::model::top_k_by_score(&output, args.top),
+        "index" => recommender.top_pick(&output, &liked).into_iter().collect(),
+        _ => crate::model::top_unliked(&output, &liked, args.top),
     };
     emit(format!(
         "{} ({} bits) answered in {:.2} s; the server saw only ciphertexts",

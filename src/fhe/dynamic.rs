@@ -22,8 +22,8 @@ pub trait Session: Send + Sync {
     fn encrypt(&self, liked: &[usize]) -> Vec<u8>;
     /// The scores, or for a private-output circuit the index.
     fn decrypt(&self, response: &[u8]) -> Result<Vec<i64>, WireError>;
-    /// The recommended movie in a decrypted output (ties to the lower index).
-    fn top_pick(&self, output: &[i64]) -> Option<usize>;
+    /// The recommended movie in a decrypted output for `liked` (ties to the lower index).
+    fn top_pick(&self, output: &[i64], liked: &[usize]) -> Option<usize>;
     /// The secret key for the client's own cache; it is never sent.
     fn export_secret(&self) -> Vec<u8>;
 }
@@ -85,8 +85,8 @@ where
         self.circuit.decrypt(&self.key, response)
     }
 
-    fn top_pick(&self, output: &[i64]) -> Option<usize> {
-        C::top_pick(output)
+    fn top_pick(&self, output: &[i64], liked: &[usize]) -> Option<usize> {
+        C::top_pick(output, liked)
     }
 
     fn export_secret(&self) -> Vec<u8> {

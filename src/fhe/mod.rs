@@ -180,9 +180,10 @@ pub trait Circuit: Sized {
         model.scores(liked)
     }
 
-    /// The recommended movie in a decrypted output (ties to the lower index).
-    fn top_pick(output: &[i64]) -> Option<usize> {
-        crate::model::top_k_by_score(output, 1).first().copied()
+    /// The recommended movie in a decrypted output for `liked`: the best movie the user does not
+    /// already like (ties to the lower index).
+    fn top_pick(output: &[i64], liked: &[usize]) -> Option<usize> {
+        crate::model::top_unliked(output, liked, 1).first().copied()
     }
 
     /// Programmable bootstraps the server runs per request.

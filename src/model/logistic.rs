@@ -5,7 +5,7 @@ use linfa::traits::Fit;
 use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
 
-use super::{top_k_by_score, Recommender};
+use super::{top_unliked, Recommender};
 use crate::data::Example;
 
 /// Float weights, `weights[class][feature]`, and one bias per class.
@@ -63,7 +63,7 @@ impl FloatModel {
 
 impl Recommender for FloatModel {
     fn top_k(&self, example: &Example, k: usize) -> Vec<usize> {
-        top_k_by_score(&self.scores(&example.liked), k)
+        top_unliked(&self.scores(&example.liked), &example.liked, k)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The recommender: multinomial logistic regression over the movie pool, its signed b-bit
 //! quantization, a popularity baseline, and hit@k evaluation.
 //!
-//! Every model ranks the pool by a score per movie; ties go to the lower pool index, the one
-//! deterministic rule that the FHE circuits reproduce.
+//! Every model ranks the pool by a score per movie, skipping the movies the user already likes
+//! (as the popularity baseline does: recommending a liked movie is never a hit); ties go to the
+//! lower pool index, the one deterministic rule that the FHE circuits reproduce.
 
 pub mod config;
 mod eval;
@@ -37,6 +38,14 @@ pub fn top_k_by_score<T: PartialOrd + Copy>(scores: &[T], k: usize) -> Vec<usize
     order
 }
 
+/// [`top_k_by_score`] over the movies not in `liked` (sorted pool indices).
+pub fn top_unliked<T: PartialOrd + Copy>(scores: &[T], liked: &[usize], k: usize) -> Vec<usize> {
+    let mut order = top_k_by_score(scores, scores.len());
+    order.retain(|i| liked.binary_search(i).is_err());
+    order.truncate(k);
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +55,7 @@ mod tests {
         assert_eq!(top_k_by_score(&[1, 3, 3, 2], 3), vec![1, 2, 3]);
         assert_eq!(top_k_by_score(&[0.5, 0.5], 1), vec![0]);
         assert_eq!(top_k_by_score(&[2i32], 5), vec![0]);
+        assert_eq!(top_unliked(&[1, 3, 3, 2], &[1, 3], 3), vec![2, 0]);
+        assert_eq!(top_unliked(&[5, 4], &[0, 1], 1), Vec::<usize>::new());
     }
 }

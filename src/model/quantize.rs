@@ -1,7 +1,7 @@
 //! Signed b-bit quantization of the weights and bias with one shared scale, so that the integer
 //! scores are the float scores divided by that scale, up to rounding.
 
-use super::{top_k_by_score, FloatModel, Recommender};
+use super::{top_unliked, FloatModel, Recommender};
 use crate::data::Example;
 
 /// Integer weights in `[-2^(b-1), 2^(b-1) - 1]`, `weights[class][feature]`, and integer biases.
@@ -139,7 +139,7 @@ fn float_score_bounds(model: &FloatModel) -> (f64, f64) {
 
 impl Recommender for QuantizedModel {
     fn top_k(&self, example: &Example, k: usize) -> Vec<usize> {
-        top_k_by_score(&self.scores(&example.liked), k)
+        top_unliked(&self.scores(&example.liked), &example.liked, k)
     }
 }
 

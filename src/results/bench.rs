@@ -34,6 +34,8 @@ pub struct LoadOverheadRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArgmaxTimingRow {
     pub bits: u32,
+    /// `radix` (the pipeline's circuit) or `wide` (the design it replaced).
+    pub design: String,
     /// The published parameter set and the circuit's shape, as `Circuit::params` says.
     pub params: String,
     pub bootstraps: usize,

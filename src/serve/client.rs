@@ -211,9 +211,9 @@ impl Recommender {
         Ok(Some(id))
     }
 
-    /// The recommended movie in a decrypted output.
-    pub fn top_pick(&self, output: &[i64]) -> Option<usize> {
-        self.session.top_pick(output)
+    /// The recommended movie in a decrypted output for `liked`.
+    pub fn top_pick(&self, output: &[i64], liked: &[usize]) -> Option<usize> {
+        self.session.top_pick(output, liked)
     }
 
     /// Sorted pool indices of titles, each exact (any case) or the only title containing it.

@@ -181,7 +181,7 @@ impl<C: Circuit> Bench<'_, C> {
         let scores = self.circuit.decrypt(self.client_key, &response)?;
         let decrypt_ms = elapsed_ms(started);
         let expected = C::expected(self.model, &example.liked);
-        let decrypted = C::top_pick(&scores);
+        let decrypted = C::top_pick(&scores, &example.liked);
         Ok(Check {
             user: example.user,
             encrypt_ms,
@@ -190,7 +190,7 @@ impl<C: Circuit> Bench<'_, C> {
             request_bytes: request.len(),
             response_bytes: response.len(),
             decrypted,
-            expected: C::top_pick(&expected),
+            expected: C::top_pick(&expected, &example.liked),
             exact: scores == expected,
             hit: decrypted == Some(example.label),
         })
@@ -257,7 +257,7 @@ fn open_ledger<C: Circuit>(
         return Ok((None, None));
     };
     let key = CheckKey::new(model, circuit.params(), seed);
-    let answer = |e: &Example| index(C::top_pick(&C::expected(model, &e.liked)));
+    let answer = |e: &Example| index(C::top_pick(&C::expected(model, &e.liked), &e.liked));
     let ledger = Ledger::open(&path, key, stamp.clone(), samples, answer)?;
     Ok((Some(ledger), budget))
 }
