@@ -48,9 +48,9 @@ impl FheSpec {
     }
 }
 
-/// `glwe-argmax` runs at its own score widths `p` (each on its own published parameter set), on
-/// the first `samples` held-out examples, stopping early once a width has used `budget_minutes`
-/// in a run; the checks accumulate across runs (`argmax_checks.csv`).
+/// `glwe-argmax` runs at its own score widths `p` (all on one published parameter set), on
+/// `samples` held-out examples drawn at random across users, stopping early once a width has used
+/// `budget_minutes` in a run; the checks accumulate across runs (`argmax_checks.csv`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArgmaxSpec {
