@@ -427,6 +427,20 @@ fn box_values(
     Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
 }
 
+/// `a + b`, both under the same key.
+fn sum(a: &Ciphertext, b: &Ciphertext) -> Ciphertext {
+    let mut out = a.clone();
+    lwe_ciphertext_add_assign(&mut out.ct, &b.ct);
+    out
+}
+
+/// `a - b`, both under the same key.
+fn difference(a: &Ciphertext, b: &Ciphertext) -> Ciphertext {
+    let mut out = a.clone();
+    lwe_ciphertext_sub_assign(&mut out.ct, &b.ct);
+    out
+}
+
 /// The evaluation key's encoding: tfhe's safe serialization covers only the high-level keys
 /// (which need 1- or 2-bit message blocks), so the shortint key goes through bincode with the
 /// size limit enforced while reading, and a conformance check against the parameters after.

@@ -63,7 +63,7 @@ use tfhe::shortint::parameters::ClassicPBSParameters;
 use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::{Ciphertext, ServerKey};
 
-use super::GlweArgmax;
+use super::{difference, sum, GlweArgmax};
 
 pub(super) const PARAMS_NAME: &str = "V1_6_PARAM_MESSAGE_2_CARRY_2_KS_PBS_GAUSSIAN_2M128";
 pub(super) const PARAMS: ClassicPBSParameters =
@@ -328,15 +328,10 @@ impl Tables {
         Entrant { digits }
     }
 
-    /// "Left won" at Δ: lexicographic from the lowest digit, ties to the left.
-    fn compare(&self, key: &ServerKey, left: &Entrant, right: &Entrant) -> Ciphertext {
+    /// "Left won" at Δ from the digit differences `a_k - b_k`: lexicographic from the lowest
+    /// digit, ties to the left.
+    fn compare(&self, key: &ServerKey, differences: &[Ciphertext]) -> Ciphertext {
         let delta = 1u64 << DELTA_LOG2;
-        let differences: Vec<Ciphertext> = left
-            .digits
-            .iter()
-            .zip(&right.digits)
-            .map(|(a, b)| difference(a, b))
-            .collect();
         let mut rest = differences.iter();
         let mut carried: Option<Ciphertext> = None;
         if self.layout.merged_start() {
@@ -374,21 +369,29 @@ impl Tables {
         right: &Entrant,
         keep: bool,
     ) -> (Option<Entrant>, Ciphertext) {
-        let won = self.compare(key, left, right);
+        let differences: Vec<Ciphertext> = left
+            .digits
+            .iter()
+            .zip(&right.digits)
+            .map(|(a, b)| difference(a, b))
+            .collect();
+        let won = self.compare(key, &differences);
         if !keep {
             return (None, won);
         }
-        let digits = (left.digits.par_iter().zip(&right.digits).zip(&self.selects))
-            .map(|((a, b), (table, max))| {
-                let mut v = difference(a, b);
-                lwe_ciphertext_add_assign(&mut v.ct, &won.ct);
-                lwe_ciphertext_plaintext_add_assign(
-                    &mut v.ct,
-                    Plaintext((2 * *max as u64) << DELTA_LOG2),
-                );
-                sum(b, &key.apply_lookup_table(&v, table))
-            })
-            .collect();
+        let digits = (differences
+            .into_par_iter()
+            .zip(&right.digits)
+            .zip(&self.selects))
+        .map(|((mut v, b), (table, max))| {
+            lwe_ciphertext_add_assign(&mut v.ct, &won.ct);
+            lwe_ciphertext_plaintext_add_assign(
+                &mut v.ct,
+                Plaintext((2 * *max as u64) << DELTA_LOG2),
+            );
+            sum(b, &key.apply_lookup_table(&v, table))
+        })
+        .collect();
         (Some(Entrant { digits }), won)
     }
 }
@@ -396,18 +399,6 @@ impl Tables {
 fn scaled(ct: &Ciphertext, log2: u32) -> Ciphertext {
     let mut out = ct.clone();
     lwe_ciphertext_cleartext_mul_assign(&mut out.ct, Cleartext(1u64 << log2));
-    out
-}
-
-fn sum(a: &Ciphertext, b: &Ciphertext) -> Ciphertext {
-    let mut out = a.clone();
-    lwe_ciphertext_add_assign(&mut out.ct, &b.ct);
-    out
-}
-
-fn difference(a: &Ciphertext, b: &Ciphertext) -> Ciphertext {
-    let mut out = a.clone();
-    lwe_ciphertext_sub_assign(&mut out.ct, &b.ct);
     out
 }
 

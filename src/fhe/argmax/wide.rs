@@ -18,7 +18,7 @@ use tfhe::shortint::parameters::ClassicPBSParameters;
 use tfhe::shortint::server_key::{LookupTableOwned, ManyLookupTableOwned};
 use tfhe::shortint::{Ciphertext, ServerKey};
 
-use super::GlweArgmax;
+use super::{difference, sum, GlweArgmax};
 
 /// The cheapest `KS_PBS` set of tfhe's 2^-128 Gaussian ladder whose message space holds
 /// `p + 1` bits and whose noise budget covers the tournament's sums.
@@ -103,8 +103,7 @@ impl Tables {
         right: &Ciphertext,
         keep_score: bool,
     ) -> (Option<Ciphertext>, Ciphertext) {
-        let mut v = left.clone();
-        lwe_ciphertext_sub_assign(&mut v.ct, &right.ct);
+        let mut v = difference(left, right);
         lwe_ciphertext_plaintext_add_assign(
             &mut v.ct,
             Plaintext((1u64 << circuit.score_bits) * circuit.delta()),
@@ -123,8 +122,6 @@ impl Tables {
                 || key.apply_lookup_table(&v, &self.won),
             ),
         };
-        let mut best = right.clone();
-        lwe_ciphertext_add_assign(&mut best.ct, &relu.ct);
-        (Some(best), won)
+        (Some(sum(right, &relu)), won)
     }
 }
