@@ -1,4 +1,5 @@
-//! Per-operation cost of each FHE pipeline at each bit width: ids `fhe/{pipeline}/{op}/{bits}b`.
+//! Per-operation cost of each FHE pipeline at each bit width: ids `fhe/{pipeline}/{op}/{bits}b`;
+//! and one bootstrap on the set of every `glwe-argmax` bootstrap, `fhe/bootstrap/{one,batch-N}`.
 //! `glwe-argmax` runs at p = 2 only (about a second a request); the slower widths are timed by
 //! `cargo run --release --example argmax_timing`.
 //! Keys are made outside the timed code. The model is synthetic (seeded, heavy-tailed weights over
@@ -13,6 +14,7 @@ use cipherscale::fhe::lwe::Lwe;
 use cipherscale::fhe::{Circuit, Shape};
 use cipherscale::model::{FloatModel, QuantizedModel};
 use criterion::{criterion_group, criterion_main, Criterion};
+use rayon::prelude::*;
 
 const MOVIES: usize = 50;
 /// A typical liked set: about a fifth of the pool.
@@ -61,11 +63,33 @@ fn argmax(c: &mut Criterion) {
     bench_pipeline::<GlweArgmax>(c, &model, &LIKED);
 }
 
+/// One programmable bootstrap on the set every `glwe-argmax` bootstrap uses, alone on one thread
+/// and as a batch of two per thread (the ids name the batch size; divide by it): what a request's
+/// bootstrap count costs on this machine, without the circuit around it.
+fn bootstrap(c: &mut Criterion) {
+    let (client, server) = tfhe::shortint::gen_keys(GlweArgmax::BOOTSTRAP_PARAMS);
+    let table = server.generate_lookup_table(|m| (m + 1) % 4);
+    let batch: Vec<_> = (0..2 * rayon::current_num_threads() as u64)
+        .map(|m| client.encrypt(m % 4))
+        .collect();
+    c.bench_function("fhe/bootstrap/one", |b| {
+        b.iter(|| server.apply_lookup_table(black_box(&batch[0]), &table))
+    });
+    c.bench_function(&format!("fhe/bootstrap/batch-{}", batch.len()), |b| {
+        b.iter(|| {
+            batch
+                .par_iter()
+                .map(|ct| server.apply_lookup_table(ct, &table))
+                .collect::<Vec<_>>()
+        })
+    });
+}
+
 criterion_group!(leveled_benches, leveled);
 criterion_group! {
     name = argmax_benches;
     config = Criterion::default().sample_size(10);
-    targets = argmax
+    targets = argmax, bootstrap
 }
 criterion_group! {
     name = integer_benches;

@@ -122,6 +122,9 @@ enum Tables {
 }
 
 impl GlweArgmax {
+    /// The published set every bootstrap of the radix design (the pipeline's) runs on.
+    pub const BOOTSTRAP_PARAMS: tfhe::shortint::ClassicPBSParameters = radix::PARAMS;
+
     /// Plans `design` for `shape`; [`Circuit::plan`] plans the radix design.
     pub fn plan_design(shape: &Shape, design: Design) -> anyhow::Result<Self> {
         let shape = *shape;
