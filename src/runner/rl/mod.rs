@@ -52,10 +52,19 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut tables = Vec::new();
     let mut beaten = Vec::new();
-    for workload in &rl.workloads {
+    let started = std::time::Instant::now();
+    for (done, workload) in rl.workloads.iter().enumerate() {
         let say = |message: String| progress.set_message(message);
         let outcome = study(experiment, workload, &cluster, &say)
             .with_context(|| format!("workload `{}`", workload.name()))?;
+        // The bar is hidden when stderr is not a terminal: a detached run logs each workload.
+        tracing::info!(
+            "rl: workload `{}` done ({}/{}, {:.0} s so far)",
+            outcome.workload,
+            done + 1,
+            rl.workloads.len(),
+            started.elapsed().as_secs_f64()
+        );
         tables.push(write(&outcome, workload.kind(), &source, &mut sinks)?);
         beaten.extend(
             outcome
