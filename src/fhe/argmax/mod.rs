@@ -221,11 +221,7 @@ impl GlweArgmax {
     pub fn answer(&self, model: &QuantizedModel, liked: &[usize]) -> Vec<i64> {
         match self.plan {
             Plan::Radix(_) => Self::expected(model, liked),
-            Plan::Wide { .. } => {
-                let scores = model.scores(liked);
-                let best = crate::model::top_k_by_score(&scores, 1);
-                best.into_iter().map(|i| i as i64).collect()
-            }
+            Plan::Wide { .. } => index_answer(first_best(&model.scores(liked))),
         }
     }
 
@@ -428,6 +424,16 @@ fn box_values(
         }
     }
     Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// The first best movie of all (ties to the lower index).
+fn first_best(scores: &[i64]) -> Option<usize> {
+    crate::model::top_k_by_score(scores, 1).first().copied()
+}
+
+/// A plaintext answer as the circuit decrypts it: the index alone.
+fn index_answer(best: Option<usize>) -> Vec<i64> {
+    best.map(|i| i as i64).into_iter().collect()
 }
 
 /// `a + b`, both under the same key.
@@ -650,12 +656,10 @@ impl Circuit for GlweArgmax {
     /// others, not removed).
     fn expected(model: &QuantizedModel, liked: &[usize]) -> Vec<i64> {
         let scores = model.scores(liked);
-        let unliked = crate::model::top_unliked(&scores, liked, 1);
-        let best = unliked
+        let unliked = crate::model::top_unliked(&scores, liked, 1)
             .first()
-            .or(crate::model::top_k_by_score(&scores, 1).first())
             .copied();
-        best.map(|i| i as i64).into_iter().collect()
+        index_answer(unliked.or_else(|| first_best(&scores)))
     }
 
     fn top_pick(output: &[i64], _liked: &[usize]) -> Option<usize> {

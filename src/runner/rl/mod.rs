@@ -52,7 +52,6 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut tables = Vec::new();
     let mut beaten = Vec::new();
-    let started = std::time::Instant::now();
     for (done, workload) in rl.workloads.iter().enumerate() {
         let say = |message: String| progress.set_message(message);
         let outcome = study(experiment, workload, &cluster, &say)
@@ -63,7 +62,7 @@ pub fn run(experiment: &Experiment) -> anyhow::Result<()> {
             outcome.workload,
             done + 1,
             rl.workloads.len(),
-            started.elapsed().as_secs_f64()
+            progress.elapsed().as_secs_f64()
         );
         tables.push(write(&outcome, workload.kind(), &source, &mut sinks)?);
         beaten.extend(
